@@ -1,0 +1,107 @@
+"""``mep run``: the MEP and the broker in one process, stopped cleanly by SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import signal
+import sys
+
+import structlog
+from aiohttp import web
+
+from broker.app import create_broker_app
+from broker.settings import BrokerSettings
+from mep.app import create_app
+from mep.core import keys
+from mep.core.deps import Deps, open_deps
+from mep.core.settings import MepSettings
+
+log = structlog.get_logger("mep.server")
+
+MAX_REQUEST_LINE = 32 * 1024
+
+
+def _banner(settings: MepSettings, broker: BrokerSettings, deps: Deps) -> str:
+    base = settings.base_url
+    broker_host = broker.host or settings.host
+    token = (
+        f"{deps.admin_token}   (kept in {settings.data_dir / 'admin-token'})"
+        if deps.admin_token_generated
+        else "(from MEP_ADMIN_TOKEN)"
+    )
+    return "\n".join(
+        [
+            "MEP platform is up",
+            f"  MEP and CAPIF APIs  {base}   (API docs: {base}/openapi/)",
+            f"  Service broker      http://{broker_host}:{broker.port}",
+            f"  Store               {settings.store}   events: {settings.events}",
+            f"  Data directory      {settings.data_dir.resolve()}",
+            f"  Operator token      {token}",
+            "",
+        ]
+    )
+
+
+def tune_garbage_collection() -> None:
+    """Fewer, cheaper collections for a process holding a large network world.
+
+    A simulator tick allocates hundreds of thousands of short-lived objects, so the default
+    thresholds run young collections every 700 allocations and full ones that walk the whole
+    long-lived heap (200-260 ms with 10,000 UEs), stalling every request. Measured on a
+    10,000-UE world over 40 ticks: worst tick 258 ms with the defaults, 127-140 ms with these
+    thresholds and the startup heap frozen, and no full collection at all.
+    """
+    gc.collect()
+    gc.freeze()  # what startup built (the world, the app) is never scanned again
+    gc.set_threshold(50_000, 20, 20)
+
+
+async def _drain(runners: list[web.AppRunner], within: float) -> None:
+    """Stop listening, then let the requests in progress finish (see :mod:`mep.core.drain`)."""
+    for runner in runners:
+        for site in list(runner.sites):
+            await site.stop()
+    drained = await asyncio.gather(
+        *(runner.app[keys.IN_FLIGHT].drain(within) for runner in runners)
+    )
+    if not all(drained):
+        log.warning("shutdown timeout reached with requests still in progress")
+
+
+async def serve(settings: MepSettings, broker: BrokerSettings) -> None:
+    """Run until SIGTERM/SIGINT; then finish in-flight requests, flush, close."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    deps = await open_deps(settings)
+    runners: list[web.AppRunner] = []
+    try:
+        apps = [
+            (create_app(settings, deps), settings.host, settings.port),
+            (create_broker_app(broker, deps), broker.host or settings.host, broker.port),
+        ]
+        for app, host, port in apps:
+            runner = web.AppRunner(
+                app,
+                access_log=None,
+                shutdown_timeout=settings.shutdown_timeout,
+                # Above aiohttp's 8 KiB default, so that an over-long query reaches the APIs,
+                # which answer 414 ProblemDetails (MEC 011), not the parser's bare 400.
+                max_line_size=MAX_REQUEST_LINE,
+            )
+            await runner.setup()
+            runners.append(runner)
+            await web.TCPSite(runner, host, port).start()
+        tune_garbage_collection()
+        sys.stdout.write(_banner(settings, broker, deps))
+        sys.stdout.flush()
+        await stop.wait()
+        log.info("stopping: finishing in-flight requests")
+    finally:
+        await _drain(runners, settings.shutdown_timeout)
+        for runner in reversed(runners):
+            await runner.cleanup()
+        await deps.close()
+        log.info("stopped")
