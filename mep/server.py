@@ -10,6 +10,7 @@ import sys
 import structlog
 from aiohttp import web
 
+from broker import credentials as broker_credentials
 from broker.app import create_broker_app
 from broker.settings import BrokerSettings
 from mep.app import create_app
@@ -22,7 +23,9 @@ log = structlog.get_logger("mep.server")
 MAX_REQUEST_LINE = 32 * 1024
 
 
-def _banner(settings: MepSettings, broker: BrokerSettings, deps: Deps) -> str:
+def _banner(
+    settings: MepSettings, broker: BrokerSettings, deps: Deps, osb: broker_credentials.Loaded
+) -> str:
     base = settings.base_url
     broker_host = broker.host or settings.host
     token = (
@@ -30,11 +33,17 @@ def _banner(settings: MepSettings, broker: BrokerSettings, deps: Deps) -> str:
         if deps.admin_token_generated
         else "(from MEP_ADMIN_TOKEN)"
     )
+    osb_auth = (
+        f"{osb.auth.username} / {osb.auth.password}   (kept in {osb.path})"
+        if osb.generated
+        else "(from OSB_USERNAME / OSB_PASSWORD)"
+    )
     return "\n".join(
         [
             "MEP platform is up",
             f"  MEP and CAPIF APIs  {base}   (API docs: {base}/openapi/)",
-            f"  Service broker      http://{broker_host}:{broker.port}",
+            f"  Service broker      http://{broker_host}:{broker.port}   (OSB API 2.17)",
+            f"  Broker credentials  {osb_auth}",
             f"  Store               {settings.store}   events: {settings.events}",
             f"  Data directory      {settings.data_dir.resolve()}",
             f"  Operator token      {token}",
@@ -78,9 +87,16 @@ async def serve(settings: MepSettings, broker: BrokerSettings) -> None:
     deps = await open_deps(settings)
     runners: list[web.AppRunner] = []
     try:
+        osb = await broker_credentials.load(broker, settings.data_dir, bearer=deps.admin_token)
         apps = [
             (create_app(settings, deps), settings.host, settings.port),
-            (create_broker_app(broker, deps), broker.host or settings.host, broker.port),
+            (
+                create_broker_app(
+                    broker, deps, osb.auth, shutdown_timeout=settings.shutdown_timeout
+                ),
+                broker.host or settings.host,
+                broker.port,
+            ),
         ]
         for app, host, port in apps:
             runner = web.AppRunner(
@@ -95,7 +111,7 @@ async def serve(settings: MepSettings, broker: BrokerSettings) -> None:
             runners.append(runner)
             await web.TCPSite(runner, host, port).start()
         tune_garbage_collection()
-        sys.stdout.write(_banner(settings, broker, deps))
+        sys.stdout.write(_banner(settings, broker, deps, osb))
         sys.stdout.flush()
         await stop.wait()
         log.info("stopping: finishing in-flight requests")

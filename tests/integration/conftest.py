@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from fixtures.broker import (
+    APP_OFFERING,
+    OFFERING,
+    PASSWORD,
+    USERNAME,
+    FakeBackend,
+    FakeProvider,
+)
 from fixtures.network import tiny_state
 
+from broker.api.keys import BrokerAuth
+from broker.app import create_broker_app
+from broker.settings import BrokerSettings
 from mep.app import create_app
 from mep.auth.guard import principal, require
 from mep.core.deps import open_deps
@@ -89,6 +101,55 @@ async def network_client(
         yield test_client, source
     finally:
         await test_client.close()  # the app's cleanup flushes the outbox: before deps close
+        if redis_store is not None:
+            await drop_prefix(redis_store, prefix)
+        await deps.close()
+
+
+@dataclass
+class BrokerUnderTest:
+    """A broker app over a fake provider; ``restart()`` replaces the app by a new one on the
+    same store, as a replica restarted mid-operation would find it."""
+
+    client: TestClient[web.Request, web.Application]
+    backend: FakeBackend
+    make: Callable[[], Awaitable[TestClient[web.Request, web.Application]]]
+
+    async def restart(self) -> None:
+        await self.client.close()
+        self.client = await self.make()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def osb(
+    request: pytest.FixtureRequest, tmp_path: Path, aiohttp_client: ClientFactory
+) -> AsyncIterator[BrokerUnderTest]:
+    settings = MepSettings(data_dir=tmp_path, admin_token=OPERATOR_TOKEN, public_url=PUBLIC_URL)
+    redis_store: RedisStore | None = None
+    prefix = f"test:{secrets.token_hex(6)}:"
+    if request.param == "redis":
+        redis_store = await RedisStore.open(REDIS_URL, prefix=prefix)
+    deps = await open_deps(settings, store=redis_store)
+    backend = FakeBackend()
+    providers = [FakeProvider(OFFERING, backend), FakeProvider(APP_OFFERING, backend)]
+    broker_settings = BrokerSettings(
+        port=0, operation_lease=1.0, operation_timeout=5.0, retry_after=3
+    )
+    auth = BrokerAuth(USERNAME, PASSWORD, bearer=OPERATOR_TOKEN)
+
+    async def make() -> TestClient[web.Request, web.Application]:
+        app = create_broker_app(
+            broker_settings, deps, auth, providers=providers, shutdown_timeout=0.2
+        )
+        return await aiohttp_client(app)
+
+    under_test = BrokerUnderTest(await make(), backend, make)
+    try:
+        yield under_test
+    finally:
+        for gate in backend.gates.values():
+            gate.set()
+        await under_test.client.close()
         if redis_store is not None:
             await drop_prefix(redis_store, prefix)
         await deps.close()

@@ -1,0 +1,74 @@
+"""Reading and writing instance and binding records in the platform's store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from broker.records import BINDINGS, INSTANCES, BindingRecord, InstanceRecord, binding_key
+from mep.core.store import Operation, Store
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """An instance (``binding_id`` None) or one of its bindings."""
+
+    instance_id: str
+    binding_id: str | None = None
+
+    @property
+    def collection(self) -> str:
+        return INSTANCES if self.binding_id is None else BINDINGS
+
+    @property
+    def doc_id(self) -> str:
+        if self.binding_id is None:
+            return self.instance_id
+        return binding_key(self.instance_id, self.binding_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Versioned(Generic[R]):
+    record: R
+    version: int
+
+
+class Repository:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def instance(self, instance_id: str) -> Versioned[InstanceRecord] | None:
+        doc = await self.store.get(INSTANCES, instance_id)
+        if doc is None:
+            return None
+        return Versioned(InstanceRecord.model_validate(doc.data), doc.version)
+
+    async def binding(self, instance_id: str, binding_id: str) -> Versioned[BindingRecord] | None:
+        doc = await self.store.get(BINDINGS, binding_key(instance_id, binding_id))
+        if doc is None:
+            return None
+        return Versioned(BindingRecord.model_validate(doc.data), doc.version)
+
+    async def bindings_of(self, instance_id: str) -> list[Versioned[BindingRecord]]:
+        docs = await self.store.find(BINDINGS, "instance", instance_id)
+        return [Versioned(BindingRecord.model_validate(d.data), d.version) for d in docs]
+
+    async def in_flight(self) -> list[Target]:
+        targets = [Target(d.id) for d in await self.store.find(INSTANCES, "inflight", "1")]
+        for doc in await self.store.find(BINDINGS, "inflight", "1"):
+            targets.append(Target(doc.data["instance_id"], doc.data["id"]))
+        return targets
+
+    async def tombstones(self) -> list[tuple[str, str, int, float | None]]:
+        """(collection, doc id, version, deleted) of every tombstone."""
+        out = []
+        for collection in (INSTANCES, BINDINGS):
+            for doc in await self.store.find(collection, "tombstone", "1"):
+                out.append((collection, doc.id, doc.version, doc.data.get("deleted")))
+        return out
+
+    async def commit(self, ops: Sequence[Operation]) -> None:
+        await self.store.commit(ops)
