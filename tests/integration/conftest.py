@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -12,9 +11,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from fixtures.broker import (
     APP_OFFERING,
+    BEARER,
     OFFERING,
     PASSWORD,
     USERNAME,
+    BrokerUnderTest,
     FakeBackend,
     FakeProvider,
 )
@@ -106,20 +107,6 @@ async def network_client(
         await deps.close()
 
 
-@dataclass
-class BrokerUnderTest:
-    """A broker app over a fake provider; ``restart()`` replaces the app by a new one on the
-    same store, as a replica restarted mid-operation would find it."""
-
-    client: TestClient[web.Request, web.Application]
-    backend: FakeBackend
-    make: Callable[[], Awaitable[TestClient[web.Request, web.Application]]]
-
-    async def restart(self) -> None:
-        await self.client.close()
-        self.client = await self.make()
-
-
 @pytest.fixture(params=["sqlite", "redis"])
 async def osb(
     request: pytest.FixtureRequest, tmp_path: Path, aiohttp_client: ClientFactory
@@ -135,7 +122,7 @@ async def osb(
     broker_settings = BrokerSettings(
         port=0, operation_lease=1.0, operation_timeout=5.0, retry_after=3
     )
-    auth = BrokerAuth(USERNAME, PASSWORD, bearer=OPERATOR_TOKEN)
+    auth = BrokerAuth(USERNAME, PASSWORD, bearer=BEARER)
 
     async def make() -> TestClient[web.Request, web.Application]:
         app = create_broker_app(

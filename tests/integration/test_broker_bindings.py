@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from conftest import BrokerUnderTest
 from fixtures.broker import (
     APP_PLAN,
     APP_SERVICE_ID,
+    BrokerUnderTest,
     bind_body,
     headers,
     ids,

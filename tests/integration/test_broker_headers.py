@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from conftest import OPERATOR_TOKEN, BrokerUnderTest
 from fixtures.broker import (
     ASYNC_PLAN_NAMES,
+    BEARER,
     PLAN_SMALL,
     SERVICE_ID,
     VERSION,
+    BrokerUnderTest,
     basic,
     headers,
     identity,
@@ -31,7 +32,7 @@ async def test_auth_is_checked_before_the_version(osb: BrokerUnderTest) -> None:
     )
     assert both.status == 401
     bearer = await osb.client.get(
-        "/v2/catalog", headers={"Authorization": f"Bearer {OPERATOR_TOKEN}", **VERSION}
+        "/v2/catalog", headers={"Authorization": f"Bearer {BEARER}", **VERSION}
     )
     assert bearer.status == 200
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from conftest import BrokerUnderTest
 from fixtures.broker import (
     PLAN_LARGE,
     PLAN_SLOW,
     PLAN_SMALL,
     SERVICE_ID,
+    BrokerUnderTest,
     headers,
     ids,
     provision_body,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from conftest import BrokerUnderTest
-from fixtures.broker import bind_body, headers, ids, provision_body
+from fixtures.broker import BrokerUnderTest, bind_body, headers, ids, provision_body
 
 from broker.operations import MAX_ATTEMPTS
 
