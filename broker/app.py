@@ -16,6 +16,7 @@ from broker.api.middleware import osb_middleware
 from broker.catalog import Catalog
 from broker.operations import OperationRunner
 from broker.repository import Repository
+from broker.sealing import Sealer
 from broker.service import Broker
 from broker.services.base import Provider
 from broker.settings import BrokerSettings
@@ -31,10 +32,12 @@ def create_broker_app(
     deps: Deps,
     auth: BrokerAuth,
     *,
+    sealer: Sealer,
     providers: Sequence[Provider] | None = None,
     shutdown_timeout: float = 10.0,
 ) -> web.Application:
-    """``providers``: the services to offer; by default those whose backend ``settings`` name."""
+    """``providers``: the services to offer; by default those whose backend ``settings`` name.
+    ``sealer`` seals binding secrets in the store (its key must be the same on every replica)."""
     app = base_app("osb", errors=osb_middleware)
     app[BROKER_SETTINGS] = settings
     app[keys.STORE] = deps.store
@@ -49,7 +52,7 @@ def create_broker_app(
             else await services.start(services.configured(settings))
         )
         catalog = Catalog(offered)
-        repo = Repository(deps.store)
+        repo = Repository(deps.store, sealer)
         runner = OperationRunner(
             repo,
             catalog,

@@ -142,7 +142,7 @@ class OperationRunner:
 
     async def _claim(self, target: Target) -> bool:
         found = await self._load(target)
-        if found is None:
+        if found is None or target in self._running:  # a handler started it meanwhile
             return False
         record, version = found.record, found.version
         op = record.in_flight
@@ -155,7 +155,7 @@ class OperationRunner:
         op.attempts += 1
         op.description = f"resumed after an interruption (attempt {op.attempts})"
         try:
-            await self._repo.commit([record.put(version)])
+            await self._repo.commit([self._repo.put(record, version)])
         except VersionConflict:
             return False  # another replica claimed it first
         log.info("operation resumed", target=str(target), operation=op.id, kind=op.kind)
@@ -305,7 +305,7 @@ class OperationRunner:
                 if op is None or op.id != op_id or op.owner != self.owner:
                     return
                 op.lease_until = self.lease_until()
-                await self._repo.commit([found.record.put(found.version)])
+                await self._repo.commit([self._repo.put(found.record, found.version)])
 
     async def _finish(self, target: Target, op_id: str, result: Result) -> None:
         for _ in range(20):
@@ -326,7 +326,7 @@ class OperationRunner:
             if op.kind is OpKind.DEPROVISION and result.ok:
                 extra = await self._bury_bindings(target.instance_id, op.finished)
             try:
-                await self._repo.commit([record.put(version), *extra])
+                await self._repo.commit([self._repo.put(record, version), *extra])
                 return
             except VersionConflict:
                 continue
@@ -340,7 +340,7 @@ class OperationRunner:
                 found.record.state = Lifecycle.GONE
                 found.record.deleted = now
                 found.record.credentials = None
-                out.append(found.record.put(found.version))
+                out.append(self._repo.put(found.record, found.version))
         return out
 
 

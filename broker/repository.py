@@ -6,8 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+import orjson
+
 from broker.records import BINDINGS, INSTANCES, BindingRecord, InstanceRecord, binding_key
-from mep.core.store import Operation, Store
+from broker.sealing import Sealer
+from mep.core.store import Operation, Put, Store
 
 R = TypeVar("R")
 
@@ -37,8 +40,30 @@ class Versioned(Generic[R]):
 
 
 class Repository:
-    def __init__(self, store: Store) -> None:
+    """Records in and out of the store; a binding's password and credentials are sealed."""
+
+    def __init__(self, store: Store, sealer: Sealer) -> None:
         self.store = store
+        self._sealer = sealer
+
+    def put(self, record: InstanceRecord | BindingRecord, expected_version: int | None) -> Put:
+        if isinstance(record, InstanceRecord):
+            return record.put(expected_version)
+        put = record.put(expected_version)
+        data = dict(put.data)
+        data["password"] = self._sealer.seal(record.password.encode(), put.id)
+        if record.credentials is not None:
+            data["credentials"] = self._sealer.seal(orjson.dumps(record.credentials), put.id)
+        return Put(put.collection, put.id, data, put.expected_version, put.indexes)
+
+    def _binding(self, doc_id: str, data: dict[str, object]) -> BindingRecord:
+        opened = dict(data)
+        opened["password"] = self._sealer.open(str(data["password"]), doc_id).decode()
+        if isinstance(data.get("credentials"), str):
+            opened["credentials"] = orjson.loads(
+                self._sealer.open(str(data["credentials"]), doc_id)
+            )
+        return BindingRecord.model_validate(opened)
 
     async def instance(self, instance_id: str) -> Versioned[InstanceRecord] | None:
         doc = await self.store.get(INSTANCES, instance_id)
@@ -50,11 +75,11 @@ class Repository:
         doc = await self.store.get(BINDINGS, binding_key(instance_id, binding_id))
         if doc is None:
             return None
-        return Versioned(BindingRecord.model_validate(doc.data), doc.version)
+        return Versioned(self._binding(doc.id, doc.data), doc.version)
 
     async def bindings_of(self, instance_id: str) -> list[Versioned[BindingRecord]]:
         docs = await self.store.find(BINDINGS, "instance", instance_id)
-        return [Versioned(BindingRecord.model_validate(d.data), d.version) for d in docs]
+        return [Versioned(self._binding(d.id, d.data), d.version) for d in docs]
 
     async def in_flight(self) -> list[Target]:
         targets = [Target(d.id) for d in await self.store.find(INSTANCES, "inflight", "1")]

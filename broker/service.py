@@ -192,7 +192,7 @@ class Broker:
                 created=self._clock(),
             )
             record.begin(op)
-            await self._repo.commit([record.put(expected)])
+            await self._repo.commit([self._repo.put(record, expected)])
             return op
 
         started = await _retrying(attempt)
@@ -265,7 +265,7 @@ class Broker:
             if not effective:
                 if req.context is not None and dict(req.context) != record.context:
                     record.context = dict(req.context)
-                    await self._repo.commit([record.put(found.version)])
+                    await self._repo.commit([self._repo.put(record, found.version)])
                 return Answer(Outcome.DONE)
             if not entry.plan.synchronous and not caller.accepts_incomplete:
                 raise errors.async_required()
@@ -283,7 +283,7 @@ class Broker:
             if req.context is not None:
                 record.context = dict(req.context)
             record.begin(op)
-            await self._repo.commit([record.put(found.version)])
+            await self._repo.commit([self._repo.put(record, found.version)])
             return op
 
         started = await _retrying(attempt)
@@ -328,7 +328,7 @@ class Broker:
             op = self._operation(OpKind.DEPROVISION, caller, target={"from": record.state.value})
             record.state = Lifecycle.DELETING
             record.begin(op)
-            await self._repo.commit([record.put(found.version)])
+            await self._repo.commit([self._repo.put(record, found.version)])
             return op
 
         started = await _retrying(attempt)
@@ -430,7 +430,9 @@ class Broker:
             binding.begin(op)
             # The instance is re-written at the version read, so a deprovision that began
             # meanwhile makes this bind conflict rather than add a user to a dying instance.
-            await self._repo.commit([binding.put(expected), instance.put(found_i.version)])
+            await self._repo.commit(
+                [self._repo.put(binding, expected), self._repo.put(instance, found_i.version)]
+            )
             return op
 
         started = await _retrying(attempt)
@@ -477,7 +479,7 @@ class Broker:
             op = self._operation(OpKind.UNBIND, caller, target={"from": record.state.value})
             record.state = Lifecycle.DELETING
             record.begin(op)
-            await self._repo.commit([record.put(found.version)])
+            await self._repo.commit([self._repo.put(record, found.version)])
             return op
 
         started = await _retrying(attempt)

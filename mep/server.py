@@ -12,6 +12,7 @@ from aiohttp import web
 
 from broker import credentials as broker_credentials
 from broker.app import create_broker_app
+from broker.sealing import Sealer
 from broker.settings import BrokerSettings
 from mep.app import create_app
 from mep.core import keys
@@ -88,11 +89,16 @@ async def serve(settings: MepSettings, broker: BrokerSettings) -> None:
     runners: list[web.AppRunner] = []
     try:
         osb = await broker_credentials.load(broker, settings.data_dir, bearer=deps.admin_token)
+        sealer = await Sealer.load_or_create(settings.data_dir)
         apps = [
             (create_app(settings, deps), settings.host, settings.port),
             (
                 create_broker_app(
-                    broker, deps, osb.auth, shutdown_timeout=settings.shutdown_timeout
+                    broker,
+                    deps,
+                    osb.auth,
+                    sealer=sealer,
+                    shutdown_timeout=settings.shutdown_timeout,
                 ),
                 broker.host or settings.host,
                 broker.port,

@@ -23,6 +23,7 @@ from fixtures.network import tiny_state
 
 from broker.api.keys import BrokerAuth
 from broker.app import create_broker_app
+from broker.sealing import Sealer
 from broker.settings import BrokerSettings
 from mep.app import create_app
 from mep.auth.guard import principal, require
@@ -123,10 +124,11 @@ async def osb(
         port=0, operation_lease=1.0, operation_timeout=5.0, retry_after=3
     )
     auth = BrokerAuth(USERNAME, PASSWORD, bearer=BEARER)
+    sealer = await Sealer.load_or_create(tmp_path)
 
     async def make() -> TestClient[web.Request, web.Application]:
         app = create_broker_app(
-            broker_settings, deps, auth, providers=providers, shutdown_timeout=0.2
+            broker_settings, deps, auth, sealer=sealer, providers=providers, shutdown_timeout=0.2
         )
         return await aiohttp_client(app)
 

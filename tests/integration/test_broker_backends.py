@@ -18,6 +18,7 @@ from fixtures.providers import Harness
 
 from broker.api.keys import BrokerAuth
 from broker.app import create_broker_app
+from broker.sealing import Sealer
 from broker.services.base import Credentials, InstanceSpec
 from broker.settings import BrokerSettings
 from mep.core.deps import open_deps
@@ -47,7 +48,13 @@ async def broker(
     settings = MepSettings(data_dir=tmp_path, admin_token=BEARER, public_url=PUBLIC_URL)
     deps = await open_deps(settings)
     client = await aiohttp_client(
-        create_broker_app(LOCAL, deps, BrokerAuth(USERNAME, PASSWORD), shutdown_timeout=1)
+        create_broker_app(
+            LOCAL,
+            deps,
+            BrokerAuth(USERNAME, PASSWORD),
+            sealer=await Sealer.load_or_create(tmp_path),
+            shutdown_timeout=1,
+        )
     )
     try:
         yield client

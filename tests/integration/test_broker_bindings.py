@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 from fixtures.broker import (
     APP_PLAN,
     APP_SERVICE_ID,
@@ -16,6 +17,8 @@ from fixtures.broker import (
 )
 
 from broker.errors import CONCURRENCY, REQUIRES_APP
+from broker.records import BINDINGS, binding_key
+from mep.core import keys
 
 INSTANCE = "/v2/service_instances/{}"
 BINDING = INSTANCE + "/service_bindings/{}"
@@ -226,3 +229,16 @@ async def test_bind_to_an_instance_being_provisioned_is_refused(osb: BrokerUnder
             break
         await asyncio.sleep(0.02)
     assert (await bind(osb, "i-11", "b-11", bind_body())).status == 201
+
+
+async def test_binding_secrets_are_sealed_in_the_store(osb: BrokerUnderTest) -> None:
+    await provisioned(osb, "i-12")
+    body = await (await bind(osb, "i-12", "b-12", bind_body())).json()
+    password = body["credentials"]["password"]
+    store = osb.client.app[keys.STORE]
+    doc = await store.get(BINDINGS, binding_key("i-12", "b-12"))
+    assert doc is not None
+    raw = orjson.dumps(doc.data).decode()
+    assert password not in raw
+    assert body["credentials"]["uri"] not in raw
+    assert raw.count("sealed:v1:") == 2  # the password, and the credentials
