@@ -60,6 +60,11 @@ REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
         "spec.authInfo.basic.secretRef.name",
         "spec.authInfo.basic.secretRef.namespace",
     ),
+    ("v1", "PersistentVolumeClaim"): (
+        "metadata.name",
+        "spec.accessModes",
+        "spec.resources.requests.storage",
+    ),
     ("kustomize.config.k8s.io/v1beta1", "Kustomization"): ("resources",),
 }
 #: Kinds that live in no namespace (and the Kustomization, which is not applied at all).
@@ -455,6 +460,7 @@ def test_every_expected_resource_is_declared() -> None:
         ("ClusterServiceBroker", "mep-broker"),
         ("Deployment", "mep"),
         ("Namespace", "mep"),
+        ("PersistentVolumeClaim", "mep-data"),
         ("Secret", "mep-backends"),
         ("Secret", "mep-broker-auth"),
         ("Service", "mep"),
@@ -485,7 +491,10 @@ def test_deployment_specifics() -> None:
     data_dir = _literal_env(container).get("MEP_DATA_DIR", "/var/lib/mep")
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
-    assert "emptyDir" in volumes[mounts[data_dir]]
+    # ... one that outlives the pod, claimed by a declared PersistentVolumeClaim.
+    claim = volumes[mounts[data_dir]]["persistentVolumeClaim"]["claimName"]
+    claims = {_get(c, "metadata.name") for c in _of_kind(MANIFESTS, "PersistentVolumeClaim")}
+    assert claim in claims
     ports = {(p["containerPort"], p.get("protocol", "TCP")) for p in container["ports"]}
     assert ports == {(8080, "TCP"), (8081, "TCP"), (8443, "TCP"), (8053, "UDP"), (8053, "TCP")}
 
