@@ -1,5 +1,6 @@
 """``python -m conformance mp1|rnis|location|bwm --base-url URL --operator-token TOKEN``
-(``--reference DIR``: where the official files are)."""
+(``--reference DIR``: where the official files are), and
+``python -m conformance osb --base-url URL --username U --password P [--service NAME]``."""
 
 from __future__ import annotations
 
@@ -122,6 +123,43 @@ def bwm(
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
     typer.echo(render(rows))
+    raise typer.Exit(1 if any(row.problems for row in rows) else 0)
+
+
+@cli.command()
+def osb(
+    base_url: Annotated[str, typer.Option(help="The broker, e.g. http://127.0.0.1:8081")],
+    username: Annotated[str, typer.Option(help="The broker's Basic user (OSB_USERNAME)")],
+    password: Annotated[str, typer.Option(help="The broker's Basic password (OSB_PASSWORD)")],
+    reference: Annotated[
+        Path | None,
+        typer.Option(help="Directory holding the official OSB swagger.yaml"),
+    ] = None,
+    service: Annotated[
+        str | None, typer.Option(help="The catalog service to use (default: the first)")
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds an asynchronous operation may take", min=1.0)
+    ] = 60.0,
+) -> None:
+    """Play the Open Service Broker scenario and print one row per check; exit 1 when any
+    check fails."""
+    from conformance.osb import DEFAULT_REFERENCE as OSB_REFERENCE
+    from conformance.osb import LEGEND, REFERENCE_FILE, run_osb
+    from conformance.osb import Options as OsbOptions
+
+    folder = reference if reference is not None else OSB_REFERENCE
+    if not (folder / REFERENCE_FILE).is_file():
+        typer.echo(f"{folder}: missing {REFERENCE_FILE}", err=True)
+        raise typer.Exit(2)
+    options = OsbOptions(base_url, username, password, folder, service, timeout)
+    try:
+        rows = asyncio.run(run_osb(options))
+    except ReferenceLoadError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(render(rows))
+    typer.echo("\n" + LEGEND)
     raise typer.Exit(1 if any(row.problems for row in rows) else 0)
 
 
