@@ -47,6 +47,8 @@ class Result:
     ok: bool
     description: str
     credentials: Credentials | None = None
+    #: The backend did not answer in time: it may still carry out a statement it received.
+    timed_out: bool = False
 
 
 class OperationRunner:
@@ -202,7 +204,8 @@ class OperationRunner:
         except BackendError as exc:
             result = Result(False, str(exc))
         except TimeoutError:
-            result = Result(False, f"the backend did not finish within {self._timeout:g} s")
+            description = f"the backend did not finish within {self._timeout:g} s"
+            result = Result(False, description, timed_out=True)
         if not result.ok:
             result = await self._undo_creation(target, record, op, result)
         log.info(
@@ -291,6 +294,13 @@ class OperationRunner:
                 False,
                 f"{failed.description}; removing what was made failed too ({exc or 'timeout'}): "
                 "delete the resource to retry the clean-up",
+            )
+        if failed.timed_out:
+            # A statement sent before the timeout may still be applied after the undo ran.
+            return Result(
+                False,
+                f"{failed.description}; what it had made was removed, but the backend may still "
+                "finish a step it received: delete the resource to be sure",
             )
         return Result(False, f"{failed.description}; nothing was left behind")
 

@@ -19,6 +19,9 @@ from broker.settings import BrokerSettings
 
 log = structlog.get_logger("broker.services")
 
+#: Seconds a backend gets to answer at start before the broker starts without it.
+OPEN_TIMEOUT = 10.0
+
 
 @dataclass(frozen=True, slots=True)
 class Choice:
@@ -116,11 +119,15 @@ async def start(choices: list[Choice]) -> list[Provider]:
             continue
         provider = Connecting(choice.provider)
         try:
-            await provider.open()
+            # A backend that accepts connections but never answers must not hold up the start.
+            async with asyncio.timeout(OPEN_TIMEOUT):
+                await provider.open()
             log.info("broker service on", service=choice.name)
-        except BackendError as exc:
+        except (BackendError, TimeoutError) as exc:
             log.warning(
-                "broker service on, backend not answering yet", service=choice.name, error=str(exc)
+                "broker service on, backend not answering yet",
+                service=choice.name,
+                error=str(exc) or f"no answer within {OPEN_TIMEOUT:g} s",
             )
         providers.append(provider)
     return providers

@@ -121,7 +121,7 @@ async def osb(
     backend = FakeBackend()
     providers = [FakeProvider(OFFERING, backend), FakeProvider(APP_OFFERING, backend)]
     broker_settings = BrokerSettings(
-        port=0, operation_lease=1.0, operation_timeout=5.0, retry_after=3
+        port=0, operation_lease=1.0, operation_timeout=2.0, retry_after=3
     )
     auth = BrokerAuth(USERNAME, PASSWORD, bearer=BEARER)
     sealer = await Sealer.load_or_create(tmp_path)

@@ -293,3 +293,16 @@ async def test_context_only_update(osb: BrokerUnderTest) -> None:
     )
     assert resp.status == 200
     assert "update" not in osb.backend.calls
+
+
+async def test_a_timed_out_provision_asks_for_a_delete_to_be_sure(osb: BrokerUnderTest) -> None:
+    osb.backend.gates["provision"] = asyncio.Event()  # never opened: the step hangs
+    resp = await put(osb, "i-15", provision_body(), accepts_incomplete="true")
+    assert resp.status == 202
+    body = await settle(osb, "i-15")
+    assert body["state"] == "failed"
+    assert "did not finish within 2 s" in body["description"]
+    # The undo ran, but a backend that timed out may still apply what it had received.
+    assert "delete the resource to be sure" in body["description"]
+    assert "nothing was left behind" not in body["description"]
+    assert "i-15" not in osb.backend.instances
