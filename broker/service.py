@@ -286,11 +286,29 @@ class Broker:
             await self._repo.commit([self._repo.put(record, found.version)])
             return op
 
+        return await self._change(Target(instance_id), attempt, caller)
+
+    async def _change(
+        self,
+        target: Target,
+        attempt: Callable[[], Awaitable[Answer | Operation]],
+        caller: Caller,
+    ) -> Answer:
+        """Run an update or delete ``attempt``; then its operation, waited for unless async."""
         started = await _retrying(attempt)
         if isinstance(started, Answer):
             return started
-        await self._launch(Target(instance_id), started, caller, synchronous=True)
-        return await self._changed_answer(Target(instance_id), started, caller)
+        await self._launch(target, started, caller, synchronous=True)
+        return await self._changed_answer(target, started, caller)
+
+    async def _begin_delete(
+        self, record: InstanceRecord | BindingRecord, version: int, kind: OpKind, caller: Caller
+    ) -> Operation:
+        op = self._operation(kind, caller, target={"from": record.state.value})
+        record.state = Lifecycle.DELETING
+        record.begin(op)
+        await self._repo.commit([self._repo.put(record, version)])
+        return op
 
     async def _changed_answer(self, target: Target, op: Operation, caller: Caller) -> Answer:
         if caller.accepts_incomplete:
@@ -325,17 +343,9 @@ class Broker:
             bindings = await self._repo.bindings_of(instance_id)
             if any(b.record.in_flight is not None for b in bindings):
                 raise errors.concurrency_error()
-            op = self._operation(OpKind.DEPROVISION, caller, target={"from": record.state.value})
-            record.state = Lifecycle.DELETING
-            record.begin(op)
-            await self._repo.commit([self._repo.put(record, found.version)])
-            return op
+            return await self._begin_delete(record, found.version, OpKind.DEPROVISION, caller)
 
-        started = await _retrying(attempt)
-        if isinstance(started, Answer):
-            return started
-        await self._launch(Target(instance_id), started, caller, synchronous=True)
-        return await self._changed_answer(Target(instance_id), started, caller)
+        return await self._change(Target(instance_id), attempt, caller)
 
     async def fetch_instance(self, instance_id: str) -> InstanceRecord:
         found = await self._repo.instance(instance_id)
@@ -476,18 +486,9 @@ class Broker:
                 return Answer(Outcome.ACCEPTED, op.id if op else None)
             if record.state is Lifecycle.CREATING:
                 raise errors.concurrency_error()
-            op = self._operation(OpKind.UNBIND, caller, target={"from": record.state.value})
-            record.state = Lifecycle.DELETING
-            record.begin(op)
-            await self._repo.commit([self._repo.put(record, found.version)])
-            return op
+            return await self._begin_delete(record, found.version, OpKind.UNBIND, caller)
 
-        started = await _retrying(attempt)
-        if isinstance(started, Answer):
-            return started
-        target = Target(instance_id, binding_id)
-        await self._launch(target, started, caller, synchronous=True)
-        return await self._changed_answer(target, started, caller)
+        return await self._change(Target(instance_id, binding_id), attempt, caller)
 
     async def fetch_binding(self, instance_id: str, binding_id: str) -> BindingRecord:
         found = await self._repo.binding(instance_id, binding_id)

@@ -51,7 +51,7 @@ from referencing.jsonschema import DRAFT4
 from conformance.describe import describe
 from conformance.normalize import JsonPointer, pointer_text
 from conformance.reference import ReferenceLoadError
-from conformance.runner import NOTHING, Reply, Row
+from conformance.runner import NOTHING, Reply, Row, read_reply
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 DEFAULT_REFERENCE = REPOSITORY.parent / "shared" / "reference" / "osb"
@@ -411,7 +411,7 @@ class Broker:
                 headers=sent,
                 allow_redirects=False,
             ) as response:
-                reply = await _read(response)
+                reply = await read_reply(response)
         except (aiohttp.ClientError, TimeoutError) as error:
             row = Row(operation, case, "-", "-", (f"no response: {type(error).__name__}: {error}",))
             if record:
@@ -557,19 +557,6 @@ class Broker:
 
     def skip(self, operation: str, case: str, why: str) -> None:
         self.rows.append(Row(operation, case, "-", why, skipped=True))
-
-
-async def _read(response: aiohttp.ClientResponse) -> Reply:
-    raw = await response.read()
-    media = response.content_type if raw or response.headers.get("Content-Type") else ""
-    body: Any = None
-    if raw:
-        text = raw.decode(response.charset or "utf-8", errors="replace")
-        try:
-            body = json.loads(text) if "json" in media else text
-        except ValueError:
-            body = text
-    return Reply(response.status, body, response.headers, media)
 
 
 # -- the scenario -----------------------------------------------------------------------------

@@ -177,7 +177,7 @@ class Runner:
                 headers=sent,
                 allow_redirects=False,
             ) as response:
-                reply = await _read(response)
+                reply = await read_reply(response)
         except (aiohttp.ClientError, TimeoutError) as error:
             self.rows.append(
                 Row(operation, case, "-", "-", (f"no response: {type(error).__name__}: {error}",))
@@ -236,7 +236,8 @@ class Runner:
         self.rows.append(Row(operation, case, "-", why, skipped=True))
 
 
-async def _read(response: aiohttp.ClientResponse) -> Reply:
+async def read_reply(response: aiohttp.ClientResponse) -> Reply:
+    """The response as a :class:`Reply` (JSON decoded when it says so)."""
     raw = await response.read()
     media = response.content_type if raw or response.headers.get("Content-Type") else ""
     body: Any = None

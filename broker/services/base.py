@@ -16,9 +16,10 @@ refuses or cannot be reached; anything else is a bug.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -152,3 +153,18 @@ def backend_name(prefix: str, osb_id: str, length: int = 24) -> str:
 def new_password() -> str:
     """A random password of URL-safe characters (no quoting needed in URIs)."""
     return secrets.token_urlsafe(24)
+
+
+async def apply_or_restore(
+    apply: Callable[[InstanceSpec], Awaitable[None]],
+    instance: InstanceSpec,
+    previous: InstanceSpec,
+) -> None:
+    """Apply ``instance``'s settings; when that fails part way, put ``previous``'s back as far
+    as the backend lets us (DDL and admin APIs are not transactional) and raise the failure."""
+    try:
+        await apply(instance)
+    except BackendError:
+        with contextlib.suppress(BackendError):
+            await apply(previous)
+        raise

@@ -23,6 +23,7 @@ from broker.services.base import (
     InstanceSpec,
     Offering,
     Plan,
+    apply_or_restore,
     backend_name,
 )
 
@@ -167,13 +168,7 @@ class MySQLProvider:
 
     async def update(self, instance: InstanceSpec, previous: InstanceSpec) -> None:
         """Set the database's defaults (for tables made from now on) and the users' limit."""
-        try:
-            await self._apply(instance)
-        except BackendError:
-            # DDL is not transactional: put back what part of the change was made.
-            with contextlib.suppress(BackendError):
-                await self._apply(previous)
-            raise
+        await apply_or_restore(self._apply, instance, previous)
 
     async def deprovision(self, instance: InstanceSpec) -> None:
         pattern = user_prefix(instance.instance_id) + "%"

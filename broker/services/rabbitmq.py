@@ -13,7 +13,6 @@ Plans differ in the vhost limits RabbitMQ enforces (``max-connections``, ``max-q
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +28,7 @@ from broker.services.base import (
     InstanceSpec,
     Offering,
     Plan,
+    apply_or_restore,
     backend_name,
 )
 
@@ -191,14 +191,7 @@ class RabbitMQProvider:
         await self._apply_limits(instance)
 
     async def update(self, instance: InstanceSpec, previous: InstanceSpec) -> None:
-        try:
-            await self._apply_limits(instance)
-        except BackendError:
-            # Some limits may already be the new ones: put the old ones back, as far as the
-            # server lets us, and report the first failure.
-            with contextlib.suppress(BackendError):
-                await self._apply_limits(previous)
-            raise
+        await apply_or_restore(self._apply_limits, instance, previous)
 
     async def deprovision(self, instance: InstanceSpec) -> None:
         prefix = user_prefix(instance.instance_id)
