@@ -36,7 +36,7 @@ bench: $(VENV)/.installed-dev services
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/mp1.py
 	$(BIN)/python bench/network.py
-	$(BIN)/python bench/broker.py
+	$(BIN)/python bench/service_broker.py
 
 # The official-spec checks against a running platform (default: the one `make run` starts).
 MEP_URL ?= http://127.0.0.1:8080

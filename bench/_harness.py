@@ -250,6 +250,31 @@ class BareServer:
             await stop_process(self.process)
 
 
+async def load_bare(
+    tmp: Path,
+    body: bytes,
+    content_type: str,
+    path: str,
+    headers: dict[str, str],
+    *,
+    connections: int,
+    seconds: float,
+    placement: Placement,
+) -> LoadResult:
+    """The same load against a bare server answering ``body``: the baseline of a ratio. The
+    request (path, headers) is the same; the bare server ignores what it does not need."""
+    body_file = tmp / f"body-{time.monotonic_ns()}.bin"
+    await asyncio.to_thread(body_file.write_bytes, body)
+    bare = BareServer(body_file, content_type, placement)
+    try:
+        await bare.start()
+        return await load(
+            bare.url + path, headers, connections=connections, seconds=seconds, placement=placement
+        )
+    finally:
+        await bare.stop()
+
+
 def serve_bare(port: int, body_file: Path, content_type: str) -> None:
     """The bare server's process: answer every GET with the bytes of ``body_file``."""
     body = body_file.read_bytes()

@@ -46,12 +46,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 from _harness import (
-    BareServer,
     LoadResult,
     Placement,
     Platform,
     free_port,
     load,
+    load_bare,
     load_tool,
     percentile,
     print_table,
@@ -244,17 +244,16 @@ async def measure_query(
     ours = await load(
         base_url + path, headers, connections=CONNECTIONS, seconds=seconds, placement=placement
     )
-    body_file = tmp / f"body-{time.monotonic_ns()}.json"
-    body_file.write_bytes(body)
-    bare = BareServer(body_file, content_type, placement)
-    try:
-        await bare.start()
-        # Same request, same headers: the bare server ignores the token, wrk still sends it.
-        bare_result = await load(
-            bare.url + path, headers, connections=CONNECTIONS, seconds=seconds, placement=placement
-        )
-    finally:
-        await bare.stop()
+    bare_result = await load_bare(
+        tmp,
+        body,
+        content_type,
+        path,
+        headers,
+        connections=CONNECTIONS,
+        seconds=seconds,
+        placement=placement,
+    )
     return QueryFigures(label, matches, len(body), ours, bare_result)
 
 

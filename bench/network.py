@@ -53,13 +53,13 @@ from typing import Any
 import aiohttp
 import orjson
 from _harness import (
-    BareServer,
     CallbackSink,
     LoadResult,
     Placement,
     Platform,
     free_port,
     load,
+    load_bare,
     load_tool,
     percentile,
     print_table,
@@ -650,16 +650,16 @@ async def measure(
     )
     elapsed = time.perf_counter() - started
     ticked = await ticks_now(http, platform.operator_token) - before
-    body_file = tmp / f"body-{time.monotonic_ns()}.json"
-    body_file.write_bytes(body)
-    bare = BareServer(body_file, content_type, placement)
-    try:
-        await bare.start()
-        bare_result = await load(
-            bare.url + path, headers, connections=CONNECTIONS, seconds=seconds, placement=placement
-        )
-    finally:
-        await bare.stop()
+    bare_result = await load_bare(
+        tmp,
+        body,
+        content_type,
+        path,
+        headers,
+        connections=CONNECTIONS,
+        seconds=seconds,
+        placement=placement,
+    )
     matches = count(orjson.loads(body))
     return QueryFigures(label, matches, len(body), ours, bare_result, ticked, elapsed)
 

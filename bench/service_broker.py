@@ -44,11 +44,11 @@ from typing import Any, TypeVar
 
 import aiohttp
 from _harness import (
-    BareServer,
     LoadResult,
     Placement,
     Platform,
     load,
+    load_bare,
     load_tool,
     percentile,
     print_table,
@@ -137,17 +137,16 @@ async def measure_catalog(
     ours = await load(
         broker_url + path, headers, connections=CONNECTIONS, seconds=seconds, placement=placement
     )
-    body_file = tmp / "catalog.json"
-    await asyncio.to_thread(body_file.write_bytes, body)
-    bare = BareServer(body_file, content_type, placement)
-    try:
-        await bare.start()
-        # Same request, same headers: the bare server ignores them, wrk still sends them.
-        bare_result = await load(
-            bare.url + path, headers, connections=CONNECTIONS, seconds=seconds, placement=placement
-        )
-    finally:
-        await bare.stop()
+    bare_result = await load_bare(
+        tmp,
+        body,
+        content_type,
+        path,
+        headers,
+        connections=CONNECTIONS,
+        seconds=seconds,
+        placement=placement,
+    )
     return CatalogFigures(len(body), services, ours, bare_result)
 
 
