@@ -31,6 +31,9 @@ from mep.core.notify.deliveries import COLLECTION
 from mep.core.store import ABSENT, Delete, Document, Operation, Put, StoreError, VersionConflict
 
 LEASES = "delivery_leases"
+#: Seconds a lane gets at shutdown to finish the notification it is sending; one still going
+#: after that is cut off and delivered again (at least once) after the restart.
+SHUTDOWN_GRACE = 2.0
 
 log = structlog.get_logger("mep.notify")
 
@@ -105,6 +108,9 @@ class DeliveryWorker:
         self._lanes: dict[str, asyncio.Task[None]] = {}
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
+        #: Set at shutdown: lanes finish the notification in hand (its send and its removal from
+        #: the queue) and stop, so a clean restart does not deliver it a second time.
+        self._stopping = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
         committer.watch(COLLECTION, self._on_commit)
         if metrics is not None:
@@ -151,7 +157,10 @@ class DeliveryWorker:
                     await asyncio.wait_for(self._wake.wait(), self._settings.poll)
                 self._wake.clear()
         finally:
+            self._stopping.set()
             lanes = list(self._lanes.values())
+            if lanes:
+                await asyncio.wait(lanes, timeout=SHUTDOWN_GRACE)
             for lane in lanes:
                 lane.cancel()
             await asyncio.gather(*lanes, return_exceptions=True)
@@ -184,6 +193,8 @@ class DeliveryWorker:
                     finished = not queue
                     return
                 for doc in queue:
+                    if self._stopping.is_set():
+                        return
                     lease = await self._deliver(doc, bucket, lease)
                     if lease is None:
                         break
@@ -227,7 +238,12 @@ class DeliveryWorker:
             self._count("retried")
             attempts += 1
             delay = min(self._settings.retry_cap, self._settings.retry_base * 2 ** (attempts - 1))
-            await asyncio.sleep(delay * self._jitter.uniform(0.5, 1.0))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._stopping.wait(), delay * self._jitter.uniform(0.5, 1.0)
+                )
+            if self._stopping.is_set():
+                return None  # the next start retries it
 
     def _expired(self, doc: Document) -> bool:
         now = self._clock()
