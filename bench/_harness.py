@@ -173,6 +173,7 @@ class Platform:
             "MEP_PORT": str(self.port),
             "OSB_PORT": str(self.osb_port),
             "MEP_DNS_PORT": str(self.dns_port),
+            "MEP_TLS_PORT": "0",  # any free port: never collides with another platform's 8443
             "MEP_DATA_DIR": str(self.data_dir),
             "MEP_STORE": self.store,
             "MEP_LOG_LEVEL": self.log_level,

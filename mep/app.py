@@ -15,6 +15,7 @@ from mep.auth import api as auth_api
 from mep.auth.authenticator import Authenticator
 from mep.auth.revocation import RevocationList
 from mep.bwm import api as bwm_api
+from mep.capif import api as capif_api
 from mep.core import keys, openapi
 from mep.core.commits import Committer
 from mep.core.deps import Deps, open_deps
@@ -129,4 +130,5 @@ def create_app(
     rnis_api.setup(app)
     location_api.setup(app)
     bwm_api.setup(app)
+    capif_api.setup(app)
     return app

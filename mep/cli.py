@@ -28,6 +28,9 @@ def run(
     host: Annotated[str | None, Opt(help="Address to bind [MEP_HOST]")] = None,
     port: Annotated[int | None, Opt(help="MEP API port [MEP_PORT]")] = None,
     osb_port: Annotated[int | None, Opt(help="Broker port [OSB_PORT]")] = None,
+    tls_port: Annotated[
+        int | None, Opt(help="CAPIF/MEP over TLS port, 0 = any free [MEP_TLS_PORT]")
+    ] = None,
     dns_port: Annotated[int | None, Opt(help="DNS responder port [MEP_DNS_PORT]")] = None,
     data_dir: Annotated[Path | None, Opt(help="Store and key directory [MEP_DATA_DIR]")] = None,
     store: Annotated[str | None, Opt(help="'sqlite' or a redis:// URL [MEP_STORE]")] = None,
@@ -51,6 +54,7 @@ def run(
             **_given(
                 host=host,
                 port=port,
+                tls_port=tls_port,
                 dns_port=dns_port,
                 data_dir=data_dir,
                 store=store,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+import socket
+import ssl
 import sys
 
 import structlog
@@ -15,6 +17,7 @@ from broker.app import create_broker_app
 from broker.sealing import Sealer
 from broker.settings import BrokerSettings
 from mep.app import create_app
+from mep.capif.tls import load_server_context
 from mep.core import keys
 from mep.core.deps import Deps, open_deps
 from mep.core.settings import MepSettings
@@ -43,6 +46,8 @@ def _banner(
         [
             "MEP platform is up",
             f"  MEP and CAPIF APIs  {base}   (API docs: {base}/openapi/)",
+            f"  CAPIF over TLS      {settings.ccf_url}   "
+            f"(CA root: {(settings.data_dir / 'ca' / 'ca.pem').resolve()})",
             f"  Service broker      http://{broker_host}:{broker.port}   (OSB API 2.17)",
             f"  Broker credentials  {osb_auth}",
             f"  Store               {settings.store}   events: {settings.events}",
@@ -79,6 +84,33 @@ async def _drain(runners: list[web.AppRunner], within: float) -> None:
         log.warning("shutdown timeout reached with requests still in progress")
 
 
+async def _tls_socket(host: str) -> socket.socket:
+    """A socket bound to any free port of ``host`` (``MEP_TLS_PORT=0``), so that the port is
+    known, and written into links, before the application is made."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(
+        host or None, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    return sock
+
+
+async def _start_tls(
+    runner: web.AppRunner,
+    settings: MepSettings,
+    context: ssl.SSLContext,
+    sock: socket.socket | None,
+) -> None:
+    """The MEP app over TLS too (``MEP_TLS_PORT``): the CAPIF core function's address."""
+    if sock is not None:
+        await web.SockSite(runner, sock, ssl_context=context).start()
+    else:
+        await web.TCPSite(runner, settings.host, settings.tls_port, ssl_context=context).start()
+
+
 async def serve(settings: MepSettings, broker: BrokerSettings) -> None:
     """Run until SIGTERM/SIGINT; then finish in-flight requests, flush, close."""
     stop = asyncio.Event()
@@ -90,8 +122,12 @@ async def serve(settings: MepSettings, broker: BrokerSettings) -> None:
     try:
         osb = await broker_credentials.load(broker, settings.data_dir, bearer=deps.admin_token)
         sealer = await Sealer.load_or_create(settings.data_dir)
+        tls_context = await load_server_context(settings.data_dir, deps.ca, settings.tls_names)
+        tls_socket = await _tls_socket(settings.host) if settings.tls_port == 0 else None
+        if tls_socket is not None:
+            settings = settings.model_copy(update={"tls_port": tls_socket.getsockname()[1]})
         apps = [
-            (create_app(settings, deps), settings.host, settings.port),
+            (create_app(settings, deps), settings.host, settings.port, True),
             (
                 create_broker_app(
                     broker,
@@ -102,9 +138,10 @@ async def serve(settings: MepSettings, broker: BrokerSettings) -> None:
                 ),
                 broker.host or settings.host,
                 broker.port,
+                False,
             ),
         ]
-        for app, host, port in apps:
+        for app, host, port, with_tls in apps:
             runner = web.AppRunner(
                 app,
                 access_log=None,
@@ -116,6 +153,8 @@ async def serve(settings: MepSettings, broker: BrokerSettings) -> None:
             await runner.setup()
             runners.append(runner)
             await web.TCPSite(runner, host, port).start()
+            if with_tls:
+                await _start_tls(runner, settings, tls_context, tls_socket)
         tune_garbage_collection()
         sys.stdout.write(_banner(settings, broker, deps, osb))
         sys.stdout.flush()

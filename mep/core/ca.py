@@ -36,12 +36,17 @@ def _new_key_pem() -> bytes:
 
 
 def _san(names: list[str]) -> x509.SubjectAlternativeName:
+    """IP addresses, URIs (anything else with a ``:``, e.g. ``urn:mep:capif:aef:AEF1``), and
+    DNS names."""
     entries: list[x509.GeneralName] = []
     for name in names:
         try:
             entries.append(x509.IPAddress(ipaddress.ip_address(name)))
         except ValueError:
-            entries.append(x509.DNSName(name))
+            if ":" in name:
+                entries.append(x509.UniformResourceIdentifier(name))
+            else:
+                entries.append(x509.DNSName(name))
     return x509.SubjectAlternativeName(entries)
 
 

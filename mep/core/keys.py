@@ -108,3 +108,17 @@ LOCATION: web.AppKey[Location] = web.AppKey("location")
 BANDWIDTH: web.AppKey[BandwidthAllocations] = web.AppKey("bandwidth")
 #: Follows committed allocations into the data plane; handlers flush it before answering.
 BANDWIDTH_PORT: web.AppKey[CommitFollower] = web.AppKey("bandwidth_port")
+
+# --- CAPIF core function (mep/capif) ---
+if TYPE_CHECKING:
+    from mep.capif.enrolments import Enrolments
+    from mep.capif.identity import CapifIdentity, CertificateRevocations
+    from mep.capif.invokers import Invokers
+    from mep.capif.providers import Providers
+
+#: The CAPIF identity of the request's client certificate, once checked (``mep.capif.identity``).
+CAPIF_IDENTITY: web.RequestKey[CapifIdentity] = web.RequestKey("capif_identity")
+CAPIF_ENROLMENTS: web.AppKey[Enrolments] = web.AppKey("capif_enrolments")
+CAPIF_REVOCATIONS: web.AppKey[CertificateRevocations] = web.AppKey("capif_revocations")
+CAPIF_INVOKERS: web.AppKey[Invokers] = web.AppKey("capif_invokers")
+CAPIF_PROVIDERS: web.AppKey[Providers] = web.AppKey("capif_providers")

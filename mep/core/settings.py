@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -11,6 +14,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 _STORE_FORMS = "'sqlite', 'sqlite:///path/to/file.db' or a redis://, rediss:// or unix:// URL"
 _EVENT_FORMS = "'memory', 'redis' or 'kafka://host:port[,host:port]'"
 _SCENARIO_FORMS = "'demo', 'none', or the path of a .yaml, .yml or .json scenario file"
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+_BIND_ALL = ("0.0.0.0", "::")  # noqa: S104 - addresses to bind, never names to link to
 
 Port = Annotated[int, Field(ge=0, le=65535)]
 
@@ -37,6 +46,11 @@ class MepSettings(BaseSettings):
     #: scenario file; and how many times faster than real time its clock runs.
     scenario: str = "demo"
     tick_speed: Annotated[float, Field(gt=0, le=1000)] = 1.0
+    #: CAPIF over TLS (``mep.capif.tls``): the port (0: any free one), extra names for the
+    #: server certificate, and the proxies whose forwarded client certificates are believed.
+    tls_port: Port = 8443
+    tls_hostnames: str = ""
+    trusted_proxies: str = ""
 
     @field_validator("store")
     @classmethod
@@ -71,6 +85,26 @@ class MepSettings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
 
+    @field_validator("tls_hostnames")
+    @classmethod
+    def _check_tls_hostnames(cls, value: str) -> str:
+        names = _items(value)
+        for name in names:
+            if not _HOSTNAME.match(name) and not _is_ip(name):
+                raise ValueError(f"{name!r} is neither a host name nor an IP address")
+        return ",".join(names)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        items = _items(value)
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR block") from None
+        return ",".join(items)
+
     @model_validator(mode="after")
     def _events_need_redis_store(self) -> MepSettings:
         if self.events == "redis" and not self.store_is_redis:
@@ -92,3 +126,48 @@ class MepSettings(BaseSettings):
         if host in ("0.0.0.0", "[::]"):  # noqa: S104 - a bind-all address is not a link target
             host = "127.0.0.1"
         return f"http://{host}:{self.port}"
+
+    @property
+    def ccf_url(self) -> str:
+        """The CAPIF core function's base URL (TLS): the public URL when it is https, else the
+        TLS listener."""
+        if self.public_url and self.public_url.startswith("https://"):
+            return self.public_url
+        return f"https://{_link_host(self.host)}:{self.tls_port}"
+
+    @property
+    def tls_names(self) -> list[str]:
+        """The names the TLS server certificate is valid for (TS 33.122 clause 6: the CCF is
+        authenticated by its certificate)."""
+        host = self.host.strip("[]")
+        names = [] if host in _BIND_ALL else [host]
+        names += _items(self.tls_hostnames)
+        if self.public_url:
+            public = urlsplit(self.public_url).hostname
+            if public:
+                names.append(public)
+        names += ["localhost", "127.0.0.1"]
+        return list(dict.fromkeys(names))
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(i, strict=False) for i in _items(self.trusted_proxies))
+
+
+def _items(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _link_host(host: str) -> str:
+    """``host`` as a URL names it; a bind-all address is not a link target."""
+    if host.strip("[]") in _BIND_ALL:
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
