@@ -60,8 +60,10 @@ def create_broker_app(
             owner=f"{socket.gethostname()}:{settings.port}",
             lease=settings.operation_lease,
             timeout=settings.operation_timeout,
+            reapply_every=settings.reapply_interval,
         )
         app[api_keys.BROKER] = Broker(repo, catalog, runner, retry_after=settings.retry_after)
+        app[api_keys.RUNNER] = runner
         runner.open()
         try:
             yield

@@ -60,6 +60,7 @@ class OperationRunner:
         owner: str,
         lease: float,
         timeout: float,
+        reapply_every: float = 300.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._repo = repo
@@ -71,6 +72,8 @@ class OperationRunner:
         self._running: dict[Target, asyncio.Task[None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._last_purge = 0.0
+        self._reapply_every = reapply_every
+        self._last_reapply = 0.0
 
     # -- entry points -----------------------------------------------------------------------
 
@@ -131,7 +134,37 @@ class OperationRunner:
         if now - self._last_purge > 3600:
             self._last_purge = now
             await self._purge(now)
+        if now - self._last_reapply > self._reapply_every:
+            self._last_reapply = now
+            await self.reapply_bindings()
         return resumed
+
+    async def reapply_bindings(self) -> int:
+        """Bind every live binding again on backends that may forget their users; how many.
+
+        Binding is idempotent and converges on the stored password, so this restores what a
+        backend restart lost and changes nothing otherwise."""
+        restored = 0
+        for found in await self._repo.all_bindings():
+            record = found.record
+            if record.state is not Lifecycle.READY:
+                continue
+            entry = self._catalog.entry(record.service_id, record.plan_id)
+            if entry is None or not entry.offering.reapply_bindings:
+                continue
+            instance = await self._instance_spec(Target(record.instance_id, record.id), record)
+            if isinstance(instance, Result):
+                continue
+            try:
+                await asyncio.wait_for(
+                    entry.provider.bind(instance[1], _binding_spec(record)), self._timeout
+                )
+                restored += 1
+            except (BackendError, TimeoutError) as exc:
+                log.warning(
+                    "binding not re-applied", binding=record.id, error=str(exc) or "timeout"
+                )
+        return restored
 
     async def _sweep_forever(self) -> None:
         interval = max(0.5, min(self.lease / 2, 10.0))

@@ -81,6 +81,14 @@ class Repository:
         docs = await self.store.find(BINDINGS, "instance", instance_id)
         return [Versioned(self._binding(d.id, d.data), d.version) for d in docs]
 
+    async def all_bindings(self) -> list[Versioned[BindingRecord]]:
+        out: list[Versioned[BindingRecord]] = []
+        after: str | None = None
+        while page := await self.store.scan(BINDINGS, after=after, limit=500):
+            out.extend(Versioned(self._binding(d.id, d.data), d.version) for d in page)
+            after = page[-1].id
+        return out
+
     async def in_flight(self) -> list[Target]:
         targets = [Target(d.id) for d in await self.store.find(INSTANCES, "inflight", "1")]
         for doc in await self.store.find(BINDINGS, "inflight", "1"):

@@ -33,3 +33,6 @@ class BrokerSettings(BaseSettings):
     #: Seconds a replica owns an operation it runs without renewing it; after that another
     #: replica (or this one, restarted) resumes it.
     operation_lease: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    #: Seconds between re-applying the bindings of backends that may forget their users (Redis
+    #: without an ACL file); also done at start.
+    reapply_interval: Annotated[float, Field(gt=0, le=86_400)] = 300.0

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from broker.operations import OperationRunner
 from broker.service import Broker
 
 
@@ -19,3 +20,4 @@ class BrokerAuth:
 
 AUTH: web.AppKey[BrokerAuth] = web.AppKey("osb_auth", BrokerAuth)
 BROKER: web.AppKey[Broker] = web.AppKey("osb_broker", Broker)
+RUNNER: web.AppKey[OperationRunner] = web.AppKey("osb_runner", OperationRunner)

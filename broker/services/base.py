@@ -69,6 +69,9 @@ class Offering:
     binding_rotatable: bool = True
     #: A binding must name an app (``bind_resource.app_guid``): 422 RequiresApp otherwise.
     requires_app: bool = False
+    #: The backend may forget binding users (Redis keeps ACL users in memory unless it has an
+    #: ACL file): the broker binds every live binding again at start and periodically.
+    reapply_bindings: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,8 @@ OFFERING = Offering(
         "(FLUSHDB, KEYS, SCAN, CONFIG, SELECT, FUNCTION...) are not available."
     ),
     tags=("redis", "key-value", "cache", "pubsub"),
+    # A Redis restart (without an ACL file) forgets the users; binding again restores them.
+    reapply_bindings=True,
     plans=(
         _plan(
             "8eefc784-1fa2-4b06-a0a9-b19c40483dfe",

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from fixtures.broker import BEARER, PASSWORD, USERNAME, headers
 from fixtures.providers import Harness
 
-from broker.api.keys import BrokerAuth
+from broker.api.keys import RUNNER, BrokerAuth
 from broker.app import create_broker_app
 from broker.sealing import Sealer
 from broker.services.base import Credentials, InstanceSpec
@@ -203,3 +203,26 @@ async def wait_done(
             return
         await asyncio.sleep(0.02)
     raise AssertionError("operation never finished")
+
+
+async def test_redis_users_forgotten_by_a_restart_are_bound_again(
+    broker: TestClient[web.Request, web.Application],
+) -> None:
+    harness_module = importlib.import_module("fixtures.providers.redis")
+    check = await harness_module.open_harness()
+    service = await offering(broker, "redis")
+    ids = {"service_id": service["id"], "plan_id": service["plans"][0]["id"]}
+    iid = f"inst-{secrets.token_hex(6)}"
+    body = {**ids, "organization_guid": "o", "space_guid": "s"}
+    try:
+        assert (await broker.put(INSTANCE.format(iid), json=body, headers=headers())).status == 201
+        bound = await broker.put(BINDING.format(iid, "b"), json=ids, headers=headers())
+        credentials = creds(await bound.json())
+        # What a Redis restart without an ACL file does to the broker's users:
+        await check.admin.execute_command("ACL", "DELUSER", credentials.values["username"])
+        assert await check.refused(credentials)
+        assert await broker.app[RUNNER].reapply_bindings() >= 1
+        await check.use(credentials)
+    finally:
+        await broker.delete(INSTANCE.format(iid), headers=headers(), params=ids)
+        await check.close()
