@@ -1,4 +1,5 @@
-"""CAPIF core function wiring, and the operator's pre-provisioning endpoint.
+"""CAPIF core function wiring, the platform's published APIs, and the operator's
+pre-provisioning endpoint.
 
 ``POST /mep_mgmt/v1/capif/enrolments`` (operator token) hands out what TS 33.122 clause 6.1
 calls onboarding enrolment information: the CCF's TLS address, its root CA certificate, and a
@@ -10,12 +11,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from mep.auth.guard import require
-from mep.capif import invoker_api, provider_api
+from mep.capif import discover_api, invoker_api, provider_api, publish_api
+from mep.capif.discover import Discovery
+from mep.capif.domains import ProviderDomains, ensure_platform_provider
 from mep.capif.enrolments import Enrolments
 from mep.capif.identity import CertificateRevocations
 from mep.capif.invokers import Invokers
 from mep.capif.models import EnrolmentRequest
+from mep.capif.platform import Route, publish_platform_apis
 from mep.capif.providers import Providers
+from mep.capif.publish import ServiceApis
 from mep.core import keys
 from mep.core.http import json_response, read_model
 from mep.core.tokens import CallerKind
@@ -39,8 +44,36 @@ def _start(app: web.Application) -> None:
     enrolments = Enrolments(committer)
     app[keys.CAPIF_ENROLMENTS] = enrolments
     app[keys.CAPIF_REVOCATIONS] = CertificateRevocations(committer.store)
-    app[keys.CAPIF_INVOKERS] = Invokers(committer, outbox, ca, enrolments)
-    app[keys.CAPIF_PROVIDERS] = Providers(committer, outbox, ca, enrolments)
+    invokers = Invokers(committer, outbox, ca, enrolments)
+    domains = ProviderDomains(committer.store)
+    service_apis = ServiceApis(committer, outbox, domains)
+    app[keys.CAPIF_INVOKERS] = invokers
+    app[keys.CAPIF_PROVIDERS] = Providers(
+        committer, outbox, ca, enrolments, removal_ops=service_apis.removal_ops
+    )
+    app[keys.CAPIF_SERVICE_APIS] = service_apis
+    app[keys.CAPIF_DISCOVERY] = Discovery(service_apis, invokers, domains)
+
+
+async def publish_platform(app: web.Application) -> None:
+    """The platform's provider domain, and its APIs published as the router serves them
+    (at start; again at any time: only what changed is written)."""
+    provider = await ensure_platform_provider(app[keys.COMMITTER])
+    if keys.CAPIF_PLATFORM not in app:
+        app[keys.CAPIF_PLATFORM] = provider
+    routes = [
+        Route(route.resource.canonical, route.method)
+        for route in app.router.routes()
+        if route.resource is not None
+    ]
+    settings = app[keys.SETTINGS]
+    await publish_platform_apis(
+        app[keys.CAPIF_SERVICE_APIS],
+        provider,
+        routes,
+        base_url=settings.base_url,
+        ccf_url=settings.ccf_url,
+    )
 
 
 def setup(app: web.Application) -> None:
@@ -48,4 +81,8 @@ def setup(app: web.Application) -> None:
     app.router.add_post(ENROLMENTS, create_enrolment)
     invoker_api.setup(app)
     provider_api.setup(app)
+    publish_api.setup(app)
+    discover_api.setup(app)
     app[keys.SERVICE_SETUPS].append(_start)
+    # After the shared parts and every API's routes exist (they start in the cleanup context).
+    app.on_startup.append(publish_platform)

@@ -43,11 +43,13 @@ class WebsockNotifConfig(ApiModel):
 
 
 class ServiceAPIDescription(ApiModel):
-    """TS 29.222 clause 8.2.4.2.2, kept as given: only ``apiName`` is read in this slice."""
+    """TS 29.222 clause 8.2.4.2.2 in an invoker's ``apiList``, kept as given: discovery reads
+    ``apiId`` and ``apiName`` (the full model is ``mep.capif.service_api_models``)."""
 
     model_config = ConfigDict(extra="allow")
 
     api_name: Annotated[str, Field(min_length=1, max_length=256)]
+    api_id: Annotated[str, Field(max_length=256)] | None = None
 
 
 class APIList(ApiModel):

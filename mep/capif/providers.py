@@ -5,14 +5,14 @@ The AMF registers its domain with the operator's single-use ``regSec``: every fu
 certificate over the key it sent, answered in the order of the request (clients match them by
 index). Updates keep the functions they name by ``apiProvFuncId`` (renewing a certificate when
 the key changed), add those without an id, and remove the others; removal revokes the removed
-functions' certificates and identities in the same commit. A domain always keeps an AMF: it is
-the function that manages the registration.
+functions' certificates and identities, and unpublishes their APIs, in the same commit. A
+domain always keeps an AMF: it is the function that manages the registration.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,8 @@ STREAM = "capif.providers"
 #: Index of registrations by the ids of their functions: which domain an AEF/APF/AMF is in.
 BY_FUNCTION = "function"
 ROLES = {"AEF": CapifRole.AEF, "APF": CapifRole.APF, "AMF": CapifRole.AMF}
+#: The writes that go with removing functions from their domain (their published APIs).
+RemovalOps = Callable[[Sequence[str]], Awaitable[Sequence[Operation]]]
 PATCHABLE = frozenset(
     f.alias or name for name, f in APIProviderEnrolmentDetailsPatch.model_fields.items()
 )
@@ -86,6 +88,7 @@ class _Reconciled:
     funcs: list[APIProviderFunctionDetails] = field(default_factory=list)
     functions: dict[str, Function] = field(default_factory=dict)
     revocations: list[Operation] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
 
 
 def new_function_id(role: CapifRole) -> str:
@@ -102,7 +105,8 @@ def _document(stored: StoredRegistration) -> dict[str, Any]:
     }
 
 
-def _from_document(data: dict[str, Any], version: int) -> StoredRegistration:
+def from_document(data: dict[str, Any], version: int) -> StoredRegistration:
+    """A registration as the store keeps it."""
     return StoredRegistration(
         APIProviderEnrolmentDetails.model_validate(data["details"]),
         {fid: Function.from_json(f) for fid, f in data["functions"].items()},
@@ -129,18 +133,20 @@ class Providers:
         outbox: Outbox,
         ca: CertificateAuthority,
         enrolments: Enrolments,
+        removal_ops: RemovalOps | None = None,
     ) -> None:
         self._store = committer.store
         self._committer = committer
         self._outbox = outbox
         self._ca = ca
         self._enrolments = enrolments
+        self._removal_ops = removal_ops
 
     async def get(self, registration_id: str) -> StoredRegistration:
         doc = await self._store.get(COLLECTION, registration_id)
         if doc is None:
             raise NotFound(f"no API provider domain registration {registration_id!r}")
-        return _from_document(doc.data, doc.version)
+        return from_document(doc.data, doc.version)
 
     async def managed_by(self, registration_id: str, amf: CapifIdentity) -> StoredRegistration:
         """The registration, when ``amf`` is one of its AMFs; 404 or 403 otherwise."""
@@ -229,7 +235,8 @@ class Providers:
 
     async def deregister(self, registration_id: str, amf: CapifIdentity) -> None:
         """TS 29.222 clause 8.9.2.3.2 (DELETE): every function's certificate and identity is
-        revoked in the commit that removes the registration."""
+        revoked, and its published APIs are unpublished, in the commit that removes the
+        registration."""
 
         async def attempt() -> None:
             current = await self.managed_by(registration_id, amf)
@@ -241,6 +248,7 @@ class Providers:
                     reason="deregistered",
                 ),
                 self._event("API_PROVIDER_DEREGISTERED", registration_id),
+                *await self._removed(list(current.functions)),
             ]
             await self._committer.commit(ops)
 
@@ -267,7 +275,8 @@ class Providers:
             indexes={BY_FUNCTION: list(reconciled.functions)},
         )
         event = self._event("API_PROVIDER_UPDATED", current.registration_id)
-        versions = await self._committer.commit([put, *reconciled.revocations, event])
+        removed = await self._removed(reconciled.removed)
+        versions = await self._committer.commit([put, *reconciled.revocations, event, *removed])
         return StoredRegistration(body, reconciled.functions, versions[0])
 
     def _reconcile(
@@ -303,6 +312,7 @@ class Providers:
         if not any(f.role is CapifRole.AMF for f in out.functions.values()):
             raise _bad("/apiProvFuncs", "the domain must keep at least one AMF")
         removed = {fid: f for fid, f in current.items() if fid not in out.functions}
+        out.removed = list(removed)
         out.revocations += CertificateRevocations.revoke(serials=renewed, reason="renewed")
         out.revocations += CertificateRevocations.revoke(
             serials=[f.serial for f in removed.values()],
@@ -310,6 +320,11 @@ class Providers:
             reason="removed from the registration",
         )
         return out
+
+    async def _removed(self, function_ids: Sequence[str]) -> Sequence[Operation]:
+        if self._removal_ops is None or not function_ids:
+            return ()
+        return await self._removal_ops(function_ids)
 
     def _event(self, kind: str, registration_id: str) -> Put:
         return self._outbox.entry(STREAM, {"type": kind, "apiProvDomId": registration_id})

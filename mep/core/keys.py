@@ -111,10 +111,13 @@ BANDWIDTH_PORT: web.AppKey[CommitFollower] = web.AppKey("bandwidth_port")
 
 # --- CAPIF core function (mep/capif) ---
 if TYPE_CHECKING:
+    from mep.capif.discover import Discovery
+    from mep.capif.domains import PlatformProvider
     from mep.capif.enrolments import Enrolments
     from mep.capif.identity import CapifIdentity, CertificateRevocations
     from mep.capif.invokers import Invokers
     from mep.capif.providers import Providers
+    from mep.capif.publish import ServiceApis
 
 #: The CAPIF identity of the request's client certificate, once checked (``mep.capif.identity``).
 CAPIF_IDENTITY: web.RequestKey[CapifIdentity] = web.RequestKey("capif_identity")
@@ -122,3 +125,7 @@ CAPIF_ENROLMENTS: web.AppKey[Enrolments] = web.AppKey("capif_enrolments")
 CAPIF_REVOCATIONS: web.AppKey[CertificateRevocations] = web.AppKey("capif_revocations")
 CAPIF_INVOKERS: web.AppKey[Invokers] = web.AppKey("capif_invokers")
 CAPIF_PROVIDERS: web.AppKey[Providers] = web.AppKey("capif_providers")
+CAPIF_SERVICE_APIS: web.AppKey[ServiceApis] = web.AppKey("capif_service_apis")
+CAPIF_DISCOVERY: web.AppKey[Discovery] = web.AppKey("capif_discovery")
+#: The platform's own provider domain (its gateway AEF and publishing APF), made at start.
+CAPIF_PLATFORM: web.AppKey[PlatformProvider] = web.AppKey("capif_platform")
