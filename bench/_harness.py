@@ -24,6 +24,7 @@ import contextlib
 import json
 import math
 import os
+import random
 import re
 import shutil
 import signal
@@ -45,12 +46,30 @@ WRK_PACKAGE = "wrk"  # the Debian package, as the tool
 WRK_TIMEOUT = "30s"
 
 
+#: Ports handed out by this process: never the same one twice.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A TCP port nothing listens on now.
+
+    Chosen below the kernel's ephemeral range (32768 and up on Linux): a port the kernel hands
+    out is also what it gives outgoing connections, so between stopping a server and starting it
+    again on the same port, a client socket could take it.
+    """
+    for _ in range(200):
+        port = random.randint(20_000, 32_000)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
         return port
+    raise RuntimeError("no free TCP port between 20000 and 32000")
 
 
 # --- CPU placement -------------------------------------------------------------------------
