@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -31,7 +31,7 @@ from broker.records import (
     OpKind,
     OpState,
 )
-from broker.repository import Repository, Target, Versioned
+from broker.repository import Repository, Target
 from broker.services.base import BackendError, BindingSpec, Credentials, InstanceSpec
 from mep.core.store import Delete, Put, StoreError, VersionConflict
 
@@ -144,20 +144,18 @@ class OperationRunner:
 
         Binding is idempotent and converges on the stored password, so this restores what a
         backend restart lost and changes nothing otherwise."""
+        services = {p.offering.id for p in self._catalog.providers if p.offering.reapply_bindings}
+        if not services:
+            return 0
         restored = 0
-        for found in await self._repo.all_bindings():
-            record = found.record
-            if record.state is not Lifecycle.READY:
-                continue
-            entry = self._catalog.entry(record.service_id, record.plan_id)
-            if entry is None or not entry.offering.reapply_bindings:
-                continue
+        for record in await self._repo.live_bindings(services):
             instance = await self._instance_spec(Target(record.instance_id, record.id), record)
             if isinstance(instance, Result):
                 continue
+            entry, spec = instance
             try:
                 await asyncio.wait_for(
-                    entry.provider.bind(instance[1], _binding_spec(record)), self._timeout
+                    entry.provider.bind(spec, _binding_spec(record)), self._timeout
                 )
                 restored += 1
             except (BackendError, TimeoutError) as exc:
@@ -176,7 +174,7 @@ class OperationRunner:
             await asyncio.sleep(interval)
 
     async def _claim(self, target: Target) -> bool:
-        found = await self._load(target)
+        found = await self._repo.load(target)
         if found is None or target in self._running:  # a handler started it meanwhile
             return False
         record, version = found.record, found.version
@@ -204,15 +202,8 @@ class OperationRunner:
 
     # -- running one operation --------------------------------------------------------------
 
-    async def _load(
-        self, target: Target
-    ) -> Versioned[InstanceRecord] | Versioned[BindingRecord] | None:
-        if target.binding_id is None:
-            return await self._repo.instance(target.instance_id)
-        return await self._repo.binding(target.instance_id, target.binding_id)
-
     async def _execute(self, target: Target) -> None:
-        found = await self._load(target)
+        found = await self._repo.load(target)
         if found is None or found.record.in_flight is None:
             return
         op = found.record.in_flight
@@ -305,23 +296,17 @@ class OperationRunner:
         """After a failed provision or bind, remove whatever the attempt made."""
         if op.kind not in (OpKind.PROVISION, OpKind.BIND):
             return failed
-        undo: Callable[[], Awaitable[None]]
         instance = await self._instance_spec(target, record)
         if isinstance(instance, Result):
             return failed
         entry, spec = instance
-        if isinstance(record, BindingRecord):
-            binding = _binding_spec(record)
-
-            async def undo() -> None:
-                await entry.provider.unbind(spec, binding)
-        else:
-
-            async def undo() -> None:
-                await entry.provider.deprovision(spec)
-
+        undo = (
+            entry.provider.unbind(spec, _binding_spec(record))
+            if isinstance(record, BindingRecord)
+            else entry.provider.deprovision(spec)
+        )
         try:
-            await asyncio.wait_for(undo(), self._timeout)
+            await asyncio.wait_for(undo, self._timeout)
         except (BackendError, TimeoutError) as exc:
             return Result(
                 False,
@@ -341,7 +326,7 @@ class OperationRunner:
         while True:
             await asyncio.sleep(self.lease / 3)
             with contextlib.suppress(VersionConflict, StoreError):
-                found = await self._load(target)
+                found = await self._repo.load(target)
                 if found is None:
                     return
                 op = found.record.in_flight
@@ -352,7 +337,7 @@ class OperationRunner:
 
     async def _finish(self, target: Target, op_id: str, result: Result) -> None:
         for _ in range(20):
-            found = await self._load(target)
+            found = await self._repo.load(target)
             if found is None:
                 return
             record, version = found.record, found.version

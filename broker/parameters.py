@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
-import orjson
-from jsonschema import Draft4Validator, Draft202012Validator, validators
+from jsonschema import Draft4Validator, validators
 from jsonschema.protocols import Validator
 
 from broker.errors import OsbError, bad_request
 
+#: Validators by the id of the plan's schema: schemas live as long as the catalog, so a request
+#: pays neither for serialising the schema nor for building its validator.
+_VALIDATORS: dict[int, tuple[Mapping[str, Any], Validator]] = {}
 
-@lru_cache(maxsize=256)
-def _validator(schema_json: bytes) -> Validator:
-    schema = orjson.loads(schema_json)
-    cls = validators.validator_for(schema, default=Draft202012Validator)
-    if cls is Draft4Validator or "$schema" not in schema:
-        cls = Draft4Validator
-    validator: Validator = cls(schema)
+
+def _validator(schema: Mapping[str, Any]) -> Validator:
+    cached = _VALIDATORS.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    # Without a `$schema`, draft-04: what OSB's own examples and most broker catalogs use.
+    validator: Validator = validators.validator_for(schema, default=Draft4Validator)(schema)
+    _VALIDATORS[id(schema)] = (schema, validator)
     return validator
 
 
@@ -27,7 +29,7 @@ def check(parameters: Mapping[str, Any], schema: Mapping[str, Any], step: str) -
     """Raise a 400 naming the first failing parameter (``parameters.<name>``)."""
     if not schema:
         return
-    validator = _validator(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS))
+    validator = _validator(schema)
     errors = sorted(validator.iter_errors(dict(parameters)), key=lambda e: list(e.absolute_path))
     if not errors:
         return

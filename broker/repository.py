@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import orjson
 
-from broker.records import BINDINGS, INSTANCES, BindingRecord, InstanceRecord, binding_key
+from broker.records import (
+    BINDINGS,
+    INSTANCES,
+    BindingRecord,
+    InstanceRecord,
+    Lifecycle,
+    binding_key,
+)
 from broker.sealing import Sealer
 from mep.core.store import Operation, Put, Store
 
@@ -77,15 +84,27 @@ class Repository:
             return None
         return Versioned(self._binding(doc.id, doc.data), doc.version)
 
+    async def load(
+        self, target: Target
+    ) -> Versioned[InstanceRecord] | Versioned[BindingRecord] | None:
+        """The target's record: the instance, or the binding it names."""
+        if target.binding_id is None:
+            return await self.instance(target.instance_id)
+        return await self.binding(target.instance_id, target.binding_id)
+
     async def bindings_of(self, instance_id: str) -> list[Versioned[BindingRecord]]:
         docs = await self.store.find(BINDINGS, "instance", instance_id)
         return [Versioned(self._binding(d.id, d.data), d.version) for d in docs]
 
-    async def all_bindings(self) -> list[Versioned[BindingRecord]]:
-        out: list[Versioned[BindingRecord]] = []
+    async def live_bindings(self, service_ids: Collection[str]) -> list[BindingRecord]:
+        """The ready bindings of these services (only those are unsealed)."""
+        out: list[BindingRecord] = []
         after: str | None = None
         while page := await self.store.scan(BINDINGS, after=after, limit=500):
-            out.extend(Versioned(self._binding(d.id, d.data), d.version) for d in page)
+            for doc in page:
+                live = doc.data["state"] == Lifecycle.READY.value
+                if live and doc.data["service_id"] in service_ids:
+                    out.append(self._binding(doc.id, doc.data))
             after = page[-1].id
         return out
 

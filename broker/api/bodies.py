@@ -10,7 +10,7 @@ from aiohttp import web
 
 from broker import errors
 from broker.api.middleware import audit_of
-from broker.service import BindRequest, Caller, ProvisionRequest, UpdateRequest
+from broker.requests import BindRequest, Caller, ProvisionRequest, UpdateRequest
 
 
 async def json_object(request: web.Request) -> dict[str, Any]:

@@ -19,7 +19,7 @@ async def provision(request: web.Request) -> web.StreamResponse:
     """PUT /v2/service_instances/{instance_id}"""
     caller = bodies.caller(request)
     req = bodies.provision_request(await bodies.json_object(request))
-    result = await request.app[keys.BROKER].provision(
+    result = await request.app[keys.BROKER].instances.provision(
         request.match_info["instance_id"], req, caller
     )
     return responses.answer(result)
@@ -29,7 +29,9 @@ async def update(request: web.Request) -> web.StreamResponse:
     """PATCH /v2/service_instances/{instance_id}"""
     caller = bodies.caller(request)
     req = bodies.update_request(await bodies.json_object(request))
-    result = await request.app[keys.BROKER].update(request.match_info["instance_id"], req, caller)
+    result = await request.app[keys.BROKER].instances.update(
+        request.match_info["instance_id"], req, caller
+    )
     return responses.answer(result)
 
 
@@ -38,7 +40,7 @@ async def deprovision(request: web.Request) -> web.StreamResponse:
     caller = bodies.caller(request)
     service_id = bodies.required_query(request, "service_id")
     plan_id = bodies.required_query(request, "plan_id")
-    result = await request.app[keys.BROKER].deprovision(
+    result = await request.app[keys.BROKER].instances.deprovision(
         request.match_info["instance_id"], service_id, plan_id, caller
     )
     return responses.answer(result)
@@ -46,7 +48,7 @@ async def deprovision(request: web.Request) -> web.StreamResponse:
 
 async def fetch_instance(request: web.Request) -> web.StreamResponse:
     """GET /v2/service_instances/{instance_id}"""
-    record = await request.app[keys.BROKER].fetch_instance(request.match_info["instance_id"])
+    record = await request.app[keys.BROKER].instances.fetch(request.match_info["instance_id"])
     body = {
         "service_id": record.service_id,
         "plan_id": record.plan_id,
@@ -60,7 +62,7 @@ async def fetch_instance(request: web.Request) -> web.StreamResponse:
 
 async def instance_last_operation(request: web.Request) -> web.StreamResponse:
     """GET /v2/service_instances/{instance_id}/last_operation"""
-    result = await request.app[keys.BROKER].instance_last_operation(
+    result = await request.app[keys.BROKER].instances.last_operation(
         request.match_info["instance_id"], request.query.get("operation") or None
     )
     return responses.last_operation(result)
@@ -70,7 +72,7 @@ async def bind(request: web.Request) -> web.StreamResponse:
     """PUT /v2/service_instances/{instance_id}/service_bindings/{binding_id}"""
     caller = bodies.caller(request)
     req = bodies.bind_request(await bodies.json_object(request))
-    result = await request.app[keys.BROKER].bind(
+    result = await request.app[keys.BROKER].bindings.bind(
         request.match_info["instance_id"], request.match_info["binding_id"], req, caller
     )
     return responses.answer(result, with_credentials=True)
@@ -81,7 +83,7 @@ async def unbind(request: web.Request) -> web.StreamResponse:
     caller = bodies.caller(request)
     service_id = bodies.required_query(request, "service_id")
     plan_id = bodies.required_query(request, "plan_id")
-    result = await request.app[keys.BROKER].unbind(
+    result = await request.app[keys.BROKER].bindings.unbind(
         request.match_info["instance_id"],
         request.match_info["binding_id"],
         service_id,
@@ -93,7 +95,7 @@ async def unbind(request: web.Request) -> web.StreamResponse:
 
 async def fetch_binding(request: web.Request) -> web.StreamResponse:
     """GET /v2/service_instances/{instance_id}/service_bindings/{binding_id}"""
-    record = await request.app[keys.BROKER].fetch_binding(
+    record = await request.app[keys.BROKER].bindings.fetch(
         request.match_info["instance_id"], request.match_info["binding_id"]
     )
     return responses.json(responses.binding_body(record))
@@ -101,7 +103,7 @@ async def fetch_binding(request: web.Request) -> web.StreamResponse:
 
 async def binding_last_operation(request: web.Request) -> web.StreamResponse:
     """GET /v2/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation"""
-    result = await request.app[keys.BROKER].binding_last_operation(
+    result = await request.app[keys.BROKER].bindings.last_operation(
         request.match_info["instance_id"],
         request.match_info["binding_id"],
         request.query.get("operation") or None,

@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from broker.api import keys
+from broker.api.responses import json
 from broker.errors import OsbError
 from broker.records import Audit
 
@@ -24,17 +25,6 @@ log = structlog.get_logger("broker.api")
 MIN_MINOR = 11
 SUPPORTED = "2.11 to 2.17 (any 2.x from 2.11)"
 _VERSION = re.compile(r"^\s*(\d+)\.(\d+)\s*$")
-
-
-def _json(
-    status: int, body: dict[str, object], headers: dict[str, str] | None = None
-) -> web.Response:
-    return web.Response(
-        status=status,
-        body=orjson.dumps(body),
-        content_type="application/json",
-        headers=headers,
-    )
 
 
 def _authorised(request: web.Request) -> bool:
@@ -110,22 +100,18 @@ async def osb_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         headers = dict(echo)
         if exc.status == 401:
             headers["WWW-Authenticate"] = 'Basic realm="mep-broker"'
-        return _json(exc.status, exc.body(), headers)
+        return json(exc.body(), exc.status, headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         headers = dict(echo)
         if exc.status == 405:
             headers["Allow"] = exc.headers.get("Allow", "")
-        return _json(
-            exc.status, {"error": exc.reason.replace(" ", ""), "description": exc.reason}, headers
-        )
+        body = {"error": exc.reason.replace(" ", ""), "description": exc.reason}
+        return json(body, exc.status, headers)
     except Exception:
         log.exception("unexpected error", path=request.path, method=request.method)
-        return _json(
-            500,
-            {"error": "InternalError", "description": "The broker failed unexpectedly; retry."},
-            echo,
-        )
+        body = {"error": "InternalError", "description": "The broker failed unexpectedly; retry."}
+        return json(body, 500, echo)
     response.headers.update(echo)
     return response

@@ -8,7 +8,7 @@ import orjson
 from aiohttp import web
 
 from broker.records import BindingRecord, OpKind, OpState
-from broker.service import Answer, LastOperation, Outcome
+from broker.requests import Answer, LastOperation, Outcome
 
 _STATUS = {Outcome.CREATED: 201, Outcome.EXISTS: 200, Outcome.DONE: 200, Outcome.ACCEPTED: 202}
 

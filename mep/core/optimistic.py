@@ -16,12 +16,17 @@ ATTEMPTS = 8
 
 
 async def optimistically(
-    attempt: Callable[[], Awaitable[T]], *, what: str, pinned: bool = False
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    pinned: bool = False,
+    exhausted: Callable[[], Exception] | None = None,
 ) -> T:
     """Run ``attempt`` (which reads, then commits at the versions it read) until it commits.
 
     ``pinned``: the client named the version it based its change on (``If-Match``), so a
-    conflict is its 412, never a retry.
+    conflict is its 412, never a retry. ``exhausted``: the error when every attempt lost (an API
+    whose standard names another answer than 412 for that).
     """
     for _ in range(ATTEMPTS):
         try:
@@ -29,4 +34,6 @@ async def optimistically(
         except VersionConflict:
             if pinned:
                 raise PreconditionFailed(f"{what} changed meanwhile") from None
+    if exhausted is not None:
+        raise exhausted()
     raise PreconditionFailed(f"{what} keeps changing; retry")
