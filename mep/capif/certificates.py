@@ -1,10 +1,10 @@
 """Certifying the key an invoker or provider function sends (TS 33.122 clauses 6.1, 6.2).
 
 ``apiInvokerPublicKey`` and ``apiProvPubKey`` are "the public key" in TS 29.222; real clients
-(the CAPIF SDK, OpenCAPIF, its Robot tests) send a PEM CSR there. Both are accepted: a CSR is
-certified with :meth:`CertificateAuthority.certify_csr` (its signature proves the sender holds
-the key), a bare SubjectPublicKeyInfo with :meth:`certify_public_key` (the onboarding credential
-is the proof then). The subject is always ours: CN = the identity's id, SAN = its URN.
+(the CAPIF SDK, OpenCAPIF, its Robot tests) send a PEM CSR there. Both are accepted: a CSR's
+signature proves the sender holds the key (:func:`~mep.core.ca.csr_public_key`), for a bare
+SubjectPublicKeyInfo the onboarding credential is the proof. The subject is always ours:
+CN = the identity's id, SAN = its URN.
 """
 
 from __future__ import annotations
@@ -16,10 +16,17 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from mep.capif.identity import CapifIdentity, certificate_sans
-from mep.core.ca import CertificateAuthority, CertificateRequestError
+from mep.capif.identity import CapifIdentity, CertificateRevocations
+from mep.core.ca import (
+    CertificateAuthority,
+    CertificateRequestError,
+    csr_public_key,
+    pem_public_key,
+)
 from mep.core.problem import BadRequest, InvalidParam
+from mep.core.store import Put
 
 CERTIFICATE_DAYS = 365
 _CSR = "CERTIFICATE REQUEST"
@@ -52,52 +59,68 @@ def _as_pem(text: str) -> str:
     return f"-----BEGIN {label}-----\n{body}-----END {label}-----\n"
 
 
-def _key_digest_of(public_key: object) -> str:
-    if not hasattr(public_key, "public_bytes"):
-        raise CertificateRequestError("unsupported public key")
+def _key_digest_of(public_key: PublicKeyTypes) -> str:
     der = public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return hashlib.sha256(der).hexdigest()
 
 
-def requested_key_digest(text: str, pointer: str) -> str:
-    """The SHA-256 of the key a CSR or PEM public key carries; 400 naming ``pointer`` when it
-    is neither (or a CSR whose signature does not match its key)."""
+def _requested_key(text: str, pointer: str) -> PublicKeyTypes:
+    """The key a CSR or PEM public key carries; 400 naming ``pointer`` when it is neither (or
+    a CSR whose signature does not match its key)."""
     pem = _as_pem(text)
     try:
         if _CSR in pem.split("\n", 1)[0]:
-            csr = x509.load_pem_x509_csr(pem.encode())
-            if not csr.is_signature_valid:
-                raise CertificateRequestError("the CSR's signature does not match its public key")
-            return _key_digest_of(csr.public_key())
-        return _key_digest_of(serialization.load_pem_public_key(pem.encode()))
-    except (ValueError, CertificateRequestError) as error:
+            return csr_public_key(pem)
+        return pem_public_key(pem)
+    except CertificateRequestError as error:
         raise _bad_key(pointer, error) from None
+
+
+def _issue(
+    ca: CertificateAuthority, key: PublicKeyTypes, identity: CapifIdentity, pointer: str
+) -> IssuedCertificate:
+    try:
+        certificate = ca.certify_key(
+            key, common_name=identity.id, sans=[identity.urn], usage="client", days=CERTIFICATE_DAYS
+        )
+    except CertificateRequestError as error:
+        raise _bad_key(pointer, error) from None
+    return IssuedCertificate(
+        certificate.public_bytes(serialization.Encoding.PEM).decode(),
+        certificate.serial_number,
+        _key_digest_of(key),
+    )
+
+
+def requested_key_digest(text: str, pointer: str) -> str:
+    """The SHA-256 of the key a CSR or PEM public key carries; 400 naming ``pointer`` when it
+    is neither (or a CSR whose signature does not match its key)."""
+    return _key_digest_of(_requested_key(text, pointer))
 
 
 def certify(
     ca: CertificateAuthority, text: str, identity: CapifIdentity, pointer: str
 ) -> IssuedCertificate:
     """A client certificate for ``identity`` over the key in ``text`` (CSR or public key)."""
-    pem = _as_pem(text)
-    name, sans = identity.id, certificate_sans(identity.role, identity.id)
-    try:
-        if _CSR in pem.split("\n", 1)[0]:
-            certificate = ca.certify_csr(
-                pem, common_name=name, sans=sans, usage="client", days=CERTIFICATE_DAYS
-            )
-        else:
-            certificate = ca.certify_public_key(
-                pem, common_name=name, sans=sans, usage="client", days=CERTIFICATE_DAYS
-            )
-    except CertificateRequestError as error:
-        raise _bad_key(pointer, error) from None
-    return IssuedCertificate(
-        certificate.public_bytes(serialization.Encoding.PEM).decode(),
-        certificate.serial_number,
-        _key_digest_of(certificate.public_key()),
-    )
+    return _issue(ca, _requested_key(text, pointer), identity, pointer)
+
+
+def keep_or_renew(
+    ca: CertificateAuthority,
+    current: IssuedCertificate,
+    text: str,
+    identity: CapifIdentity,
+    pointer: str,
+) -> tuple[IssuedCertificate, list[Put]]:
+    """The certificate of ``identity`` for the key in ``text``: ``current`` when it certifies
+    that key already; else a new one, with the writes revoking ``current``."""
+    key = _requested_key(text, pointer)
+    if _key_digest_of(key) == current.key_digest:
+        return current, []
+    revoke = CertificateRevocations.revoke(serials=[current.serial], reason="renewed")
+    return _issue(ca, key, identity, pointer), revoke
 
 
 def _bad_key(pointer: str, error: Exception) -> BadRequest:

@@ -203,13 +203,25 @@ def answer(query: DiscoverQuery, api: ServiceAPIDescription) -> ServiceAPIDescri
     return api.model_copy(update={"aef_profiles": answered})
 
 
-def allowed_by(api_list: Sequence[ApiListEntry]) -> Callable[[PublishedApi], bool]:
-    """What an invoker's ``apiList`` lets it see; everything when the list names no API."""
-    ids = {entry.api_id for entry in api_list if entry.api_id}
-    names = {entry.api_name for entry in api_list if not entry.api_id}
-    if not ids and not names:
-        return lambda api: True
-    return lambda api: api.api_id in ids or api.description.api_name in names
+@dataclass(frozen=True, slots=True)
+class Visible:
+    """What an invoker's ``apiList`` lets it see: the APIs it names by ``apiId`` (or by
+    ``apiName``, for an entry without one); every API when it names none."""
+
+    ids: frozenset[str]
+    names: frozenset[str]
+
+    @classmethod
+    def of(cls, api_list: Sequence[ApiListEntry]) -> Visible:
+        ids = frozenset(entry.api_id for entry in api_list if entry.api_id)
+        return cls(ids, frozenset(entry.api_name for entry in api_list if not entry.api_id))
+
+    @property
+    def everything(self) -> bool:
+        return not self.ids and not self.names
+
+    def __call__(self, api: PublishedApi) -> bool:
+        return self.everything or api.api_id in self.ids or api.description.api_name in self.names
 
 
 class Discovery:
@@ -225,9 +237,8 @@ class Discovery:
         ``serviceAPIDescriptions`` is left out when there are none (it has ``minItems: 1``)."""
         invoker = await self._invokers.get(query.api_invoker_id)
         api_list = invoker.details.api_list
-        visible = allowed_by(api_list.service_api_descriptions or [] if api_list else [])
-        candidates = await self._apis.candidates(api_name=query.api_name, aef_id=query.aef_id)
-        candidates = [api for api in candidates if visible(api)]
+        visible = Visible.of(api_list.service_api_descriptions or [] if api_list else [])
+        candidates = [api for api in await self._candidates(query, visible) if visible(api)]
         providers = await self._provider_names(query, candidates)
         found: list[ServiceAPIDescription] = []
         for api in sorted(candidates, key=lambda a: (a.description.api_name, a.api_id)):
@@ -237,6 +248,13 @@ class Discovery:
             if answered is not None:
                 found.append(answered)
         return DiscoveredAPIs(service_api_descriptions=found or None)
+
+    async def _candidates(self, query: DiscoverQuery, visible: Visible) -> list[PublishedApi]:
+        """What the indexes narrow the search to: the API name or AEF asked for, else the
+        APIs the invoker may see (every one, for most invokers)."""
+        if query.api_name is None and query.aef_id is None and not visible.everything:
+            return await self._apis.named(visible.ids, visible.names)
+        return await self._apis.candidates(api_name=query.api_name, aef_id=query.aef_id)
 
     async def _provider_names(
         self, query: DiscoverQuery, apis: Iterable[PublishedApi]

@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from mep.capif.discover import DiscoverQuery
+from mep.capif.http import add_routes
 from mep.capif.identity import CapifRole, caller_identity, require_identity
 from mep.capif.service_api_models import AefLocation, IpAddrInfo, ServiceKpis
 from mep.core import keys
@@ -117,6 +118,4 @@ async def discover(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    # Also under "//...": clients that join "https://host/" and "/service-apis" send that.
-    for prefix in ("", "/"):
-        app.router.add_get(f"{prefix}{ALL}", discover)
+    add_routes(app, [web.get(ALL, discover)])

@@ -15,14 +15,14 @@ import datetime as dt
 import hashlib
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from mep.capif.models import Enrolment, EnrolmentRecord, EnrolmentRequest
 from mep.core.commits import Committer
 from mep.core.problem import Problem
-from mep.core.store import ABSENT, Delete, Put, VersionConflict
+from mep.core.store import ABSENT, Delete, Operation, Put, VersionConflict
 
 COLLECTION = "capif_enrolments"
 
@@ -48,11 +48,12 @@ class CredentialRefused(Problem):
 
 @dataclass(frozen=True, slots=True)
 class Redemption:
-    """A valid credential, and the write that consumes it (commit it with what it authorises;
-    a :class:`VersionConflict` on it means another request used it first)."""
+    """A valid credential, and the write that consumes it (commit it with what it authorises,
+    through :meth:`Enrolments.commit_redeemed`)."""
 
     consume: Delete
     credential: str
+    role: Role
 
 
 class Enrolments:
@@ -93,10 +94,22 @@ class Enrolments:
             record = EnrolmentRecord.model_validate(doc.data)
             if record.role != role or record.expires_at <= time.time():
                 continue
-            return Redemption(Delete(COLLECTION, doc.id, expected_version=doc.version), credential)
+            consume = Delete(COLLECTION, doc.id, expected_version=doc.version)
+            return Redemption(consume, credential, role)
         raise CredentialRefused(
             f"the {_credential_name(role)} is unknown, expired, or already used"
         )
+
+    async def commit_redeemed(self, redemption: Redemption, ops: Sequence[Operation]) -> None:
+        """Commit ``ops`` with the consumption of the credential that authorises them; 401
+        when another request used the credential meanwhile."""
+        try:
+            await self._committer.commit([*ops, redemption.consume])
+        except VersionConflict as conflict:
+            if conflict.collection == COLLECTION:
+                name = _credential_name(redemption.role)
+                raise CredentialRefused(f"the {name} was used meanwhile") from None
+            raise
 
 
 def _credential_name(role: Role) -> str:

@@ -36,6 +36,9 @@ class CapifRole(StrEnum):
     AMF = "amf"
 
 
+_ROLES = frozenset(CapifRole)
+
+
 @dataclass(frozen=True, slots=True)
 class CapifIdentity:
     role: CapifRole
@@ -45,11 +48,6 @@ class CapifIdentity:
     @property
     def urn(self) -> str:
         return f"{URN_PREFIX}{self.role.value}:{self.id}"
-
-
-def certificate_sans(role: CapifRole, identity_id: str) -> list[str]:
-    """The SAN entries the CA writes into the certificate of ``identity_id``."""
-    return [CapifIdentity(role, identity_id).urn]
 
 
 def identity_of(certificate: x509.Certificate) -> CapifIdentity | None:
@@ -64,7 +62,7 @@ def identity_of(certificate: x509.Certificate) -> CapifIdentity | None:
         if not uri.startswith(URN_PREFIX):
             continue
         role, sep, identity_id = uri.removeprefix(URN_PREFIX).partition(":")
-        if not sep or role not in set(CapifRole) or identity_id != common_name:
+        if not sep or role not in _ROLES or identity_id != common_name:
             return None
         return CapifIdentity(CapifRole(role), identity_id, certificate.serial_number)
     return None

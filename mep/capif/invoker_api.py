@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from mep.capif.http import add_routes, answer, bearer_credential, read_merge_patch
 from mep.capif.identity import CapifRole, require_identity
 from mep.capif.invokers import Invokers, StoredInvoker
 from mep.capif.models import APIInvokerEnrolmentDetails
 from mep.core import keys
-from mep.core.http import json_response, read_json_body, read_model
-from mep.core.problem import BadRequest
+from mep.core.http import read_model
 
 ROOT = "/api-invoker-management/v1"
 BASE = f"{ROOT}/onboardedInvokers"
@@ -23,17 +23,9 @@ def _service(request: web.Request) -> Invokers:
     return request.app[keys.CAPIF_INVOKERS]
 
 
-def bearer_credential(request: web.Request) -> str | None:
-    """The credential of an ``Authorization: Bearer`` header, if there is one."""
-    scheme, _, credential = request.headers.get("Authorization", "").strip().partition(" ")
-    return credential.strip() or None if scheme.lower() == "bearer" else None
-
-
 def _answer(request: web.Request, stored: StoredInvoker) -> web.Response:
-    if not stored.created:
-        return json_response(stored.details)
-    location = f"{request.app[keys.SETTINGS].ccf_url}{BASE}/{stored.invoker_id}"
-    return json_response(stored.details, status=201, headers={"Location": location})
+    path = f"{BASE}/{stored.invoker_id}"
+    return answer(request, stored.details, created=stored.created, path=path)
 
 
 async def onboard(request: web.Request) -> web.Response:
@@ -51,9 +43,7 @@ async def put_invoker(request: web.Request) -> web.Response:
 async def patch_invoker(request: web.Request) -> web.Response:
     invoker_id = request.match_info["onboardingId"]
     await require_identity(request, CapifRole.INVOKER, invoker_id)
-    patch = await read_json_body(request)
-    if not isinstance(patch, dict):
-        raise BadRequest("the merge patch must be a JSON object")
+    patch = await read_merge_patch(request)
     return _answer(request, await _service(request).patch(invoker_id, patch))
 
 
@@ -65,10 +55,13 @@ async def delete_invoker(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    # Also under "//...": clients that join "https://host/" and "/api-..." send that.
-    for prefix in ("", "/"):
-        app.router.add_post(f"{prefix}{BASE}", onboard)
-        one = f"{prefix}{BASE}/{{onboardingId}}"
-        app.router.add_put(one, put_invoker)
-        app.router.add_patch(one, patch_invoker)
-        app.router.add_delete(one, delete_invoker)
+    one = f"{BASE}/{{onboardingId}}"
+    add_routes(
+        app,
+        [
+            web.post(BASE, onboard),
+            web.put(one, put_invoker),
+            web.patch(one, patch_invoker),
+            web.delete(one, delete_invoker),
+        ],
+    )

@@ -9,6 +9,7 @@ removes it.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import Iterable
@@ -16,11 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from mep.auth.revocation import RevocationList
-from mep.capif.certificates import certify, requested_key_digest
-from mep.capif.enrolments import COLLECTION as ENROLMENTS
-from mep.capif.enrolments import CredentialRefused, Enrolments
+from mep.capif.certificates import IssuedCertificate, certify, keep_or_renew
+from mep.capif.enrolments import Enrolments
 from mep.capif.identity import CapifIdentity, CapifRole, CertificateRevocations, serial_hex
-from mep.capif.merge_patch import merge_patch
+from mep.capif.merge_patch import patch_changes, patched
 from mep.capif.models import (
     APIInvokerEnrolmentDetails,
     APIInvokerEnrolmentDetailsPatch,
@@ -31,31 +31,30 @@ from mep.core.commits import Committer
 from mep.core.optimistic import optimistically
 from mep.core.outbox import Outbox
 from mep.core.problem import BadRequest, InvalidParam, NotFound
-from mep.core.store import ABSENT, Delete, Operation, Put, VersionConflict
+from mep.core.store import ABSENT, Delete, Operation, Put
 from mep.core.tokens import CallerKind
-from mep.core.validation import validate
 
 COLLECTION = "capif_invokers"
 STREAM = "capif.invokers"
 KEY_POINTER = "/onboardingInformation/apiInvokerPublicKey"
-#: What a PATCH may change (APIInvokerEnrolmentDetailsPatch); other members are ignored.
-PATCHABLE = frozenset(
-    field.alias or name for name, field in APIInvokerEnrolmentDetailsPatch.model_fields.items()
-)
 
 
 @dataclass(frozen=True, slots=True)
 class StoredInvoker:
+    #: As answered: ``apiInvokerId`` and ``apiInvokerCertificate`` set.
     details: APIInvokerEnrolmentDetails
     version: int
-    certificate_serial: int
-    key_digest: str
+    certificate: IssuedCertificate
     created: bool = False
 
     @property
     def invoker_id(self) -> str:
         assert self.details.api_invoker_id is not None
         return self.details.api_invoker_id
+
+    @property
+    def identity(self) -> CapifIdentity:
+        return CapifIdentity(CapifRole.INVOKER, self.invoker_id)
 
 
 def new_invoker_id() -> str:
@@ -66,18 +65,29 @@ def new_invoker_id() -> str:
 def _document(stored: StoredInvoker) -> dict[str, Any]:
     return {
         "details": stored.details.model_dump(mode="json", by_alias=True, exclude_none=True),
-        "certificateSerial": serial_hex(stored.certificate_serial),
-        "keyDigest": stored.key_digest,
+        "certificateSerial": serial_hex(stored.certificate.serial),
+        "keyDigest": stored.certificate.key_digest,
         "updatedAt": time.time(),
     }
 
 
 def _from_document(data: dict[str, Any], version: int) -> StoredInvoker:
-    return StoredInvoker(
-        APIInvokerEnrolmentDetails.model_validate(data["details"]),
-        version,
-        int(data["certificateSerial"], 16),
-        data["keyDigest"],
+    details = APIInvokerEnrolmentDetails.model_validate(data["details"])
+    pem = details.onboarding_information.api_invoker_certificate or ""
+    certificate = IssuedCertificate(pem, int(data["certificateSerial"], 16), data["keyDigest"])
+    return StoredInvoker(details, version, certificate)
+
+
+def _answered(
+    details: APIInvokerEnrolmentDetails, invoker_id: str, certificate: IssuedCertificate
+) -> APIInvokerEnrolmentDetails:
+    """``details`` as answered: the invoker's id, its key and the certificate over it."""
+    information = OnboardingInformation(
+        api_invoker_public_key=details.onboarding_information.api_invoker_public_key,
+        api_invoker_certificate=certificate.pem,
+    )
+    return details.model_copy(
+        update={"api_invoker_id": invoker_id, "onboarding_information": information}
     )
 
 
@@ -111,26 +121,13 @@ class Invokers:
         )
         invoker_id = new_invoker_id()
         identity = CapifIdentity(CapifRole.INVOKER, invoker_id)
-        information = details.onboarding_information
-        issued = certify(self._ca, information.api_invoker_public_key, identity, KEY_POINTER)
-        body = details.model_copy(
-            update={
-                "api_invoker_id": invoker_id,
-                "onboarding_information": OnboardingInformation(
-                    api_invoker_public_key=information.api_invoker_public_key,
-                    api_invoker_certificate=issued.pem,
-                ),
-            }
-        )
-        stored = StoredInvoker(body, 1, issued.serial, issued.key_digest, created=True)
+        key = details.onboarding_information.api_invoker_public_key
+        issued = certify(self._ca, key, identity, KEY_POINTER)
+        body = _answered(details, invoker_id, issued)
+        stored = StoredInvoker(body, 1, issued, created=True)
         put = Put(COLLECTION, invoker_id, _document(stored), ABSENT)
         event = self._event("API_INVOKER_ONBOARDED", invoker_id)
-        try:
-            await self._committer.commit([put, redemption.consume, event])
-        except VersionConflict as conflict:
-            if conflict.collection == ENROLMENTS:
-                raise CredentialRefused("the onboarding credential was used meanwhile") from None
-            raise
+        await self._enrolments.commit_redeemed(redemption, [put, event])
         return stored
 
     async def replace(self, invoker_id: str, details: APIInvokerEnrolmentDetails) -> StoredInvoker:
@@ -148,15 +145,15 @@ class Invokers:
 
     async def patch(self, invoker_id: str, patch: dict[str, Any]) -> StoredInvoker:
         """TS 29.222 clause 8.4.2.3.4 (PATCH, JSON Merge Patch)."""
-        validate(APIInvokerEnrolmentDetailsPatch, patch)
-        changes = {k: v for k, v in patch.items() if k in PATCHABLE}
+        changes = patch_changes(APIInvokerEnrolmentDetailsPatch, patch)
 
         async def attempt() -> StoredInvoker:
             current = await self.get(invoker_id)
-            current_json = current.details.model_dump(mode="json", by_alias=True, exclude_none=True)
-            merged = merge_patch(current_json, changes)
-            details = validate(
-                APIInvokerEnrolmentDetails, merged, what="enrolment details after the patch"
+            details = patched(
+                current.details,
+                changes,
+                APIInvokerEnrolmentDetails,
+                what="enrolment details after the patch",
             )
             return await self._update(current, details)
 
@@ -168,11 +165,12 @@ class Invokers:
 
         async def attempt() -> None:
             current = await self.get(invoker_id)
-            identity = CapifIdentity(CapifRole.INVOKER, invoker_id)
             ops: list[Operation] = [
                 Delete(COLLECTION, invoker_id, current.version),
                 *CertificateRevocations.revoke(
-                    serials=[current.certificate_serial], identities=[identity], reason="offboarded"
+                    serials=[current.certificate.serial],
+                    identities=[current.identity],
+                    reason="offboarded",
                 ),
                 RevocationList.revoke(CallerKind.INVOKER, invoker_id),
                 self._event("API_INVOKER_OFFBOARDED", invoker_id),
@@ -184,36 +182,24 @@ class Invokers:
     async def _update(
         self, current: StoredInvoker, details: APIInvokerEnrolmentDetails
     ) -> StoredInvoker:
-        invoker_id = current.invoker_id
-        information = details.onboarding_information
-        key = information.api_invoker_public_key
-        ops: list[Operation] = []
-        if requested_key_digest(key, KEY_POINTER) == current.key_digest:
-            certificate = current.details.onboarding_information.api_invoker_certificate
-            serial, key_digest = current.certificate_serial, current.key_digest
-        else:
-            identity = CapifIdentity(CapifRole.INVOKER, invoker_id)
-            issued = certify(self._ca, key, identity, KEY_POINTER)
-            certificate, serial, key_digest = issued.pem, issued.serial, issued.key_digest
-            ops += CertificateRevocations.revoke(
-                serials=[current.certificate_serial], reason="renewed"
-            )
-        body = details.model_copy(
-            update={
-                "api_invoker_id": invoker_id,
-                "onboarding_information": OnboardingInformation(
-                    api_invoker_public_key=key, api_invoker_certificate=certificate
-                ),
-            }
+        certificate, revocations = keep_or_renew(
+            self._ca,
+            current.certificate,
+            details.onboarding_information.api_invoker_public_key,
+            current.identity,
+            KEY_POINTER,
         )
-        stored = StoredInvoker(body, current.version + 1, serial, key_digest)
-        ops = [
-            Put(COLLECTION, invoker_id, _document(stored), current.version),
-            *ops,
-            self._event("API_INVOKER_UPDATED", invoker_id),
-        ]
-        versions = await self._committer.commit(ops)
-        return StoredInvoker(body, versions[0], serial, key_digest)
+        stored = StoredInvoker(
+            _answered(details, current.invoker_id, certificate), current.version, certificate
+        )
+        versions = await self._committer.commit(
+            [
+                Put(COLLECTION, current.invoker_id, _document(stored), current.version),
+                *revocations,
+                self._event("API_INVOKER_UPDATED", current.invoker_id),
+            ]
+        )
+        return dataclasses.replace(stored, version=versions[0])
 
     def _event(self, kind: str, invoker_id: str) -> Put:
         return self._outbox.entry(STREAM, {"type": kind, "apiInvokerId": invoker_id})

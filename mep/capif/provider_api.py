@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from mep.capif.http import add_routes, answer, bearer_credential, read_merge_patch
 from mep.capif.identity import CapifRole, require_identity
-from mep.capif.invoker_api import bearer_credential
 from mep.capif.models import APIProviderEnrolmentDetails
 from mep.capif.providers import Providers, StoredRegistration
 from mep.core import keys
-from mep.core.http import json_response, read_json_body, read_model
-from mep.core.problem import BadRequest
+from mep.core.http import read_model
 
 ROOT = "/api-provider-management/v1"
 BASE = f"{ROOT}/registrations"
@@ -27,10 +26,8 @@ def _service(request: web.Request) -> Providers:
 
 
 def _answer(request: web.Request, stored: StoredRegistration) -> web.Response:
-    if not stored.created:
-        return json_response(stored.details)
-    location = f"{request.app[keys.SETTINGS].ccf_url}{BASE}/{stored.registration_id}"
-    return json_response(stored.details, status=201, headers={"Location": location})
+    path = f"{BASE}/{stored.registration_id}"
+    return answer(request, stored.details, created=stored.created, path=path)
 
 
 async def register(request: web.Request) -> web.Response:
@@ -48,9 +45,7 @@ async def put_registration(request: web.Request) -> web.Response:
 
 async def patch_registration(request: web.Request) -> web.Response:
     amf = await require_identity(request, CapifRole.AMF)
-    patch = await read_json_body(request)
-    if not isinstance(patch, dict):
-        raise BadRequest("the merge patch must be a JSON object")
+    patch = await read_merge_patch(request)
     registration_id = request.match_info["registrationId"]
     return _answer(request, await _service(request).patch(registration_id, amf, patch))
 
@@ -62,10 +57,13 @@ async def delete_registration(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    # Also under "//...": clients that join "https://host/" and "/api-..." send that.
-    for prefix in ("", "/"):
-        app.router.add_post(f"{prefix}{BASE}", register)
-        one = f"{prefix}{BASE}/{{registrationId}}"
-        app.router.add_put(one, put_registration)
-        app.router.add_patch(one, patch_registration)
-        app.router.add_delete(one, delete_registration)
+    one = f"{BASE}/{{registrationId}}"
+    add_routes(
+        app,
+        [
+            web.post(BASE, register),
+            web.put(one, put_registration),
+            web.patch(one, patch_registration),
+            web.delete(one, delete_registration),
+        ],
+    )

@@ -11,16 +11,16 @@ domain always keeps an AMF: it is the function that manages the registration.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mep.capif.certificates import certify, requested_key_digest
-from mep.capif.enrolments import COLLECTION as ENROLMENTS
-from mep.capif.enrolments import CredentialRefused, Enrolments
+from mep.capif.certificates import IssuedCertificate, certify, keep_or_renew
+from mep.capif.enrolments import Enrolments
 from mep.capif.identity import CapifIdentity, CapifRole, CertificateRevocations, serial_hex
-from mep.capif.merge_patch import merge_patch
+from mep.capif.merge_patch import patch_changes, patched
 from mep.capif.models import (
     APIProviderEnrolmentDetails,
     APIProviderEnrolmentDetailsPatch,
@@ -32,8 +32,7 @@ from mep.core.commits import Committer
 from mep.core.optimistic import optimistically
 from mep.core.outbox import Outbox
 from mep.core.problem import BadRequest, Forbidden, InvalidParam, NotFound
-from mep.core.store import ABSENT, Delete, Operation, Put, VersionConflict
-from mep.core.validation import validate
+from mep.core.store import ABSENT, Delete, Operation, Put
 
 COLLECTION = "capif_providers"
 STREAM = "capif.providers"
@@ -42,9 +41,6 @@ BY_FUNCTION = "function"
 ROLES = {"AEF": CapifRole.AEF, "APF": CapifRole.APF, "AMF": CapifRole.AMF}
 #: The writes that go with removing functions from their domain (their published APIs).
 RemovalOps = Callable[[Sequence[str]], Awaitable[Sequence[Operation]]]
-PATCHABLE = frozenset(
-    f.alias or name for name, f in APIProviderEnrolmentDetailsPatch.model_fields.items()
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,22 +48,23 @@ class Function:
     """What the platform keeps of one function's certificate."""
 
     role: CapifRole
-    serial: int
-    key_digest: str
-    certificate: str
+    certificate: IssuedCertificate
 
     def to_json(self) -> dict[str, str]:
         return {
             "role": self.role.value,
-            "serial": serial_hex(self.serial),
-            "keyDigest": self.key_digest,
-            "certificate": self.certificate,
+            "serial": serial_hex(self.certificate.serial),
+            "keyDigest": self.certificate.key_digest,
+            "certificate": self.certificate.pem,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, str]) -> Function:
-        role, serial = CapifRole(data["role"]), int(data["serial"], 16)
-        return cls(role, serial, data["keyDigest"], data["certificate"])
+        serial = int(data["serial"], 16)
+        return cls(
+            CapifRole(data["role"]),
+            IssuedCertificate(data["certificate"], serial, data["keyDigest"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,20 +180,8 @@ class Providers:
             }
         )
         stored = StoredRegistration(body, reconciled.functions, 1, created=True)
-        put = Put(
-            COLLECTION,
-            registration_id,
-            _document(stored),
-            ABSENT,
-            indexes={BY_FUNCTION: list(reconciled.functions)},
-        )
         event = self._event("API_PROVIDER_REGISTERED", registration_id)
-        try:
-            await self._committer.commit([put, redemption.consume, event])
-        except VersionConflict as conflict:
-            if conflict.collection == ENROLMENTS:
-                raise CredentialRefused("the regSec was used meanwhile") from None
-            raise
+        await self._enrolments.commit_redeemed(redemption, [_put(stored, ABSENT), event])
         return stored
 
     async def replace(
@@ -219,17 +204,17 @@ class Providers:
         self, registration_id: str, amf: CapifIdentity, patch: dict[str, Any]
     ) -> StoredRegistration:
         """TS 29.222 clause 8.9.2.3.4 (PATCH, JSON Merge Patch)."""
-        validate(APIProviderEnrolmentDetailsPatch, patch)
-        changes = {k: v for k, v in patch.items() if k in PATCHABLE}
+        changes = patch_changes(APIProviderEnrolmentDetailsPatch, patch)
 
         async def attempt() -> StoredRegistration:
             current = await self.managed_by(registration_id, amf)
-            current_json = current.details.model_dump(mode="json", by_alias=True, exclude_none=True)
-            merged = merge_patch(current_json, changes)
-            details = validate(
-                APIProviderEnrolmentDetails, merged, what="registration after the patch"
+            details = patched(
+                current.details,
+                changes,
+                APIProviderEnrolmentDetails,
+                what="registration after the patch",
             )
-            return await self._update(current, details.model_copy(update={"reg_sec": ""}))
+            return await self._update(current, details)
 
         return await optimistically(attempt, what="the registration")
 
@@ -242,11 +227,7 @@ class Providers:
             current = await self.managed_by(registration_id, amf)
             ops: list[Operation] = [
                 Delete(COLLECTION, registration_id, current.version),
-                *CertificateRevocations.revoke(
-                    serials=[f.serial for f in current.functions.values()],
-                    identities=[CapifIdentity(f.role, fid) for fid, f in current.functions.items()],
-                    reason="deregistered",
-                ),
+                *_revoke_functions(current.functions, "deregistered"),
                 self._event("API_PROVIDER_DEREGISTERED", registration_id),
                 *await self._removed(list(current.functions)),
             ]
@@ -267,17 +248,12 @@ class Providers:
             }
         )
         stored = StoredRegistration(body, reconciled.functions, current.version)
-        put = Put(
-            COLLECTION,
-            current.registration_id,
-            _document(stored),
-            current.version,
-            indexes={BY_FUNCTION: list(reconciled.functions)},
-        )
         event = self._event("API_PROVIDER_UPDATED", current.registration_id)
         removed = await self._removed(reconciled.removed)
-        versions = await self._committer.commit([put, *reconciled.revocations, event, *removed])
-        return StoredRegistration(body, reconciled.functions, versions[0])
+        versions = await self._committer.commit(
+            [_put(stored, current.version), *reconciled.revocations, event, *removed]
+        )
+        return dataclasses.replace(stored, version=versions[0])
 
     def _reconcile(
         self, current: dict[str, Function], funcs: list[APIProviderFunctionDetails]
@@ -285,40 +261,36 @@ class Providers:
         """The functions after an update (kept, renewed, new), in the request's order, and
         the revocations of the replaced certificates and removed functions."""
         out = _Reconciled()
-        renewed: list[int] = []
         for index, func in enumerate(funcs):
             role = _role(func, index)
             pointer = f"/apiProvFuncs/{index}"
             key_pointer = f"{pointer}/regInfo/apiProvPubKey"
-            func_id = func.api_prov_func_id
-            known = current.get(func_id) if func_id else None
-            if func_id and known is None:
-                raise _bad(f"{pointer}/apiProvFuncId", f"no function {func_id} in this domain")
-            if func_id in out.functions:
-                raise _bad(f"{pointer}/apiProvFuncId", f"{func_id} is listed twice")
-            if known is not None and known.role is not role:
-                raise _bad(f"{pointer}/apiProvFuncRole", f"{func_id} is an {known.role.upper()}")
             key = func.reg_info.api_prov_pub_key
-            if known is not None and func_id is not None:
-                if requested_key_digest(key, key_pointer) == known.key_digest:
-                    out.functions[func_id] = known
-                    out.funcs.append(_with_certificate(func, func_id, known.certificate))
-                    continue
-                renewed.append(known.serial)
-            func_id = func_id or new_function_id(role)
-            issued = certify(self._ca, key, CapifIdentity(role, func_id), key_pointer)
-            out.functions[func_id] = Function(role, issued.serial, issued.key_digest, issued.pem)
-            out.funcs.append(_with_certificate(func, func_id, issued.pem))
+            func_id = func.api_prov_func_id
+            if not func_id:
+                func_id = new_function_id(role)
+                certificate = certify(self._ca, key, CapifIdentity(role, func_id), key_pointer)
+            else:
+                known = current.get(func_id)
+                if known is None:
+                    raise _bad(f"{pointer}/apiProvFuncId", f"no function {func_id} in this domain")
+                if func_id in out.functions:
+                    raise _bad(f"{pointer}/apiProvFuncId", f"{func_id} is listed twice")
+                if known.role is not role:
+                    reason = f"{func_id} is an {known.role.upper()}"
+                    raise _bad(f"{pointer}/apiProvFuncRole", reason)
+                identity = CapifIdentity(role, func_id)
+                certificate, revocations = keep_or_renew(
+                    self._ca, known.certificate, key, identity, key_pointer
+                )
+                out.revocations += revocations
+            out.functions[func_id] = Function(role, certificate)
+            out.funcs.append(_with_certificate(func, func_id, certificate.pem))
         if not any(f.role is CapifRole.AMF for f in out.functions.values()):
             raise _bad("/apiProvFuncs", "the domain must keep at least one AMF")
         removed = {fid: f for fid, f in current.items() if fid not in out.functions}
         out.removed = list(removed)
-        out.revocations += CertificateRevocations.revoke(serials=renewed, reason="renewed")
-        out.revocations += CertificateRevocations.revoke(
-            serials=[f.serial for f in removed.values()],
-            identities=[CapifIdentity(f.role, fid) for fid, f in removed.items()],
-            reason="removed from the registration",
-        )
+        out.revocations += _revoke_functions(removed, "removed from the registration")
         return out
 
     async def _removed(self, function_ids: Sequence[str]) -> Sequence[Operation]:
@@ -328,6 +300,25 @@ class Providers:
 
     def _event(self, kind: str, registration_id: str) -> Put:
         return self._outbox.entry(STREAM, {"type": kind, "apiProvDomId": registration_id})
+
+
+def _put(stored: StoredRegistration, expected: int) -> Put:
+    return Put(
+        COLLECTION,
+        stored.registration_id,
+        _document(stored),
+        expected,
+        indexes={BY_FUNCTION: list(stored.functions)},
+    )
+
+
+def _revoke_functions(functions: Mapping[str, Function], reason: str) -> list[Put]:
+    """The writes revoking these functions' certificates and identities."""
+    return CertificateRevocations.revoke(
+        serials=[f.certificate.serial for f in functions.values()],
+        identities=[CapifIdentity(f.role, fid) for fid, f in functions.items()],
+        reason=reason,
+    )
 
 
 def _with_certificate(

@@ -1,14 +1,15 @@
 """Publishing service APIs (TS 29.222 clause 8.2, CAPIF-4): the APF's ServiceAPIDescriptions.
 
-One store document per service API, found by its APF, its ``apiName``, the AEFs of its profiles
-and its provider domain (the indexes discovery and unpublishing read). An API may only name
-AEFs of its APF's own provider domain, each once; every version lists its resources, since
-invokers take the URIs from them. When a domain is deregistered, or an APF removed from it, its
-APIs are unpublished in the same commit.
+One store document per service API, found by its APF, its ``apiName`` and the AEFs of its
+profiles (the indexes discovery and unpublishing read; a domain's APIs are its APFs'). An API
+may only name AEFs of its APF's own provider domain, each once; every version lists its
+resources, since invokers take the URIs from them. When a domain is deregistered, or an APF
+removed from it, its APIs are unpublished in the same commit.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import Iterable, Sequence
@@ -17,24 +18,19 @@ from typing import Any
 
 from mep.capif.domains import ProviderDomain, ProviderDomains
 from mep.capif.identity import CapifRole
-from mep.capif.merge_patch import merge_patch
+from mep.capif.merge_patch import patch_changes, patched
 from mep.capif.service_api_models import ServiceAPIDescription, ServiceAPIDescriptionPatch
 from mep.core.commits import Committer
 from mep.core.optimistic import optimistically
 from mep.core.outbox import Outbox
 from mep.core.problem import BadRequest, Forbidden, InvalidParam, NotFound
 from mep.core.store import ABSENT, Delete, Document, Operation, Put, Store
-from mep.core.validation import validate
 
 COLLECTION = "capif_service_apis"
 STREAM = "capif.service_apis"
 BY_APF = "apf"
 BY_NAME = "apiName"
 BY_AEF = "aef"
-BY_DOMAIN = "domain"
-PATCHABLE = frozenset(
-    f.alias or name for name, f in ServiceAPIDescriptionPatch.model_fields.items()
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +74,6 @@ def _put(api: PublishedApi, expected: int) -> Put:
         BY_APF: [api.apf_id],
         BY_NAME: [api.description.api_name],
         BY_AEF: sorted({p.aef_id for p in profiles}),
-        BY_DOMAIN: [api.domain_id],
     }
     return Put(COLLECTION, api.api_id, data, expected, indexes=indexes)
 
@@ -144,9 +139,7 @@ class ServiceApis:
         domain = await self._domain(apf_id)
         check_description(description, domain)
         body = description.model_copy(update={"api_id": new_api_id()})
-        api = PublishedApi(body, apf_id, domain.id, 1, created=True)
-        await self._committer.commit([_put(api, ABSENT), self._event("SERVICE_API_AVAILABLE", api)])
-        return api
+        return await self._write(PublishedApi(body, apf_id, domain.id, ABSENT, created=True))
 
     async def replace(
         self, apf_id: str, api_id: str, description: ServiceAPIDescription
@@ -164,14 +157,15 @@ class ServiceApis:
     async def patch(self, apf_id: str, api_id: str, patch: dict[str, Any]) -> PublishedApi:
         """TS 29.222 clause 8.2.2.3 (PATCH, JSON Merge Patch of
         ServiceAPIDescriptionPatch); members it does not list (``apiName``) are ignored."""
-        validate(ServiceAPIDescriptionPatch, patch)
-        changes = {k: v for k, v in patch.items() if k in PATCHABLE}
+        changes = patch_changes(ServiceAPIDescriptionPatch, patch)
 
         async def attempt() -> PublishedApi:
             current = await self.get(apf_id, api_id)
-            merged = merge_patch(current.description_json(), changes)
-            description = validate(
-                ServiceAPIDescription, merged, what="service API description after the patch"
+            description = patched(
+                current.description,
+                changes,
+                ServiceAPIDescription,
+                what="service API description after the patch",
             )
             return await self._update(current, description)
 
@@ -202,17 +196,12 @@ class ServiceApis:
         async def attempt() -> bool:
             doc = await self._store.get(COLLECTION, api_id)
             if doc is None:
-                api = PublishedApi(body, apf_id, domain.id, 1, created=True)
-                event = self._event("SERVICE_API_AVAILABLE", api)
-                await self._committer.commit([_put(api, ABSENT), event])
+                await self._write(PublishedApi(body, apf_id, domain.id, ABSENT, created=True))
                 return True
             current = from_document(doc)
             if current.apf_id == apf_id and current.description == body:
                 return False
-            api = PublishedApi(body, apf_id, domain.id, current.version)
-            await self._committer.commit(
-                [_put(api, current.version), self._event("SERVICE_API_UPDATE", api)]
-            )
+            await self._write(PublishedApi(body, apf_id, domain.id, current.version))
             return True
 
         return await optimistically(attempt, what="the service API")
@@ -239,6 +228,13 @@ class ServiceApis:
             docs = await self._scan()
         return [from_document(d) for d in docs]
 
+    async def named(self, ids: Iterable[str], names: Iterable[str]) -> list[PublishedApi]:
+        """The APIs with one of ``ids`` or of the ``apiName``s ``names``, each once."""
+        docs = {d.id: d for d in await self._store.get_many(COLLECTION, list(ids))}
+        for name in names:
+            docs.update((d.id, d) for d in await self._store.find(COLLECTION, BY_NAME, name))
+        return [from_document(d) for d in docs.values()]
+
     async def _scan(self) -> list[Document]:
         docs: list[Document] = []
         after: str | None = None
@@ -255,11 +251,14 @@ class ServiceApis:
         domain = await self._domain(current.apf_id)
         check_description(description, domain)
         body = description.model_copy(update={"api_id": current.api_id})
-        api = PublishedApi(body, current.apf_id, domain.id, current.version)
-        versions = await self._committer.commit(
-            [_put(api, current.version), self._event("SERVICE_API_UPDATE", api)]
-        )
-        return PublishedApi(body, current.apf_id, domain.id, versions[0])
+        return await self._write(PublishedApi(body, current.apf_id, domain.id, current.version))
+
+    async def _write(self, api: PublishedApi) -> PublishedApi:
+        """``api`` written over the version it carries (``ABSENT``: a new API), with its
+        event; as stored."""
+        kind = "SERVICE_API_AVAILABLE" if api.version == ABSENT else "SERVICE_API_UPDATE"
+        versions = await self._committer.commit([_put(api, api.version), self._event(kind, api)])
+        return dataclasses.replace(api, version=versions[0])
 
     def _event(self, kind: str, api: PublishedApi) -> Put:
         payload = {"type": kind, "apiId": api.api_id, "apfId": api.apf_id}

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from mep.capif.http import add_routes, answer, read_merge_patch
 from mep.capif.identity import CapifRole, require_identity
 from mep.capif.publish import PublishedApi, ServiceApis
 from mep.capif.service_api_models import ServiceAPIDescription
 from mep.core import keys
-from mep.core.http import json_response, read_json_body, read_model
-from mep.core.problem import BadRequest
+from mep.core.http import json_response, read_model
 
 ROOT = "/published-apis/v1"
 COLLECTION = "/{apfId}/service-apis"
@@ -31,11 +31,8 @@ async def _apf(request: web.Request) -> str:
 
 
 def _answer(request: web.Request, api: PublishedApi) -> web.Response:
-    if not api.created:
-        return json_response(api.description)
-    ccf_url = request.app[keys.SETTINGS].ccf_url
-    location = f"{ccf_url}{ROOT}/{api.apf_id}/service-apis/{api.api_id}"
-    return json_response(api.description, status=201, headers={"Location": location})
+    path = f"{ROOT}/{api.apf_id}/service-apis/{api.api_id}"
+    return answer(request, api.description, created=api.created, path=path)
 
 
 async def publish(request: web.Request) -> web.Response:
@@ -65,9 +62,7 @@ async def put_published(request: web.Request) -> web.Response:
 
 async def patch_published(request: web.Request) -> web.Response:
     apf_id = await _apf(request)
-    patch = await read_json_body(request)
-    if not isinstance(patch, dict):
-        raise BadRequest("the merge patch must be a JSON object")
+    patch = await read_merge_patch(request)
     api_id = request.match_info["serviceApiId"]
     return _answer(request, await _service(request).patch(apf_id, api_id, patch))
 
@@ -79,12 +74,15 @@ async def delete_published(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    # Also under "//...": clients that join "https://host/" and "/published-apis" send that.
-    for prefix in ("", "/"):
-        collection, one = f"{prefix}{ROOT}{COLLECTION}", f"{prefix}{ROOT}{ONE}"
-        app.router.add_post(collection, publish)
-        app.router.add_get(collection, list_published)
-        app.router.add_get(one, get_published)
-        app.router.add_put(one, put_published)
-        app.router.add_patch(one, patch_published)
-        app.router.add_delete(one, delete_published)
+    collection, one = f"{ROOT}{COLLECTION}", f"{ROOT}{ONE}"
+    add_routes(
+        app,
+        [
+            web.post(collection, publish),
+            web.get(collection, list_published),
+            web.get(one, get_published),
+            web.put(one, put_published),
+            web.patch(one, patch_published),
+            web.delete(one, delete_published),
+        ],
+    )

@@ -86,11 +86,8 @@ def ensure_server_certificate(
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not _still_good(directory, ca, names):
         key = ec.generate_private_key(ec.SECP256R1())
-        public_pem = key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        certificate = ca.certify_public_key(
-            public_pem.decode(), common_name=names[0], sans=names, usage="server", days=SERVER_DAYS
+        certificate = ca.certify_key(
+            key.public_key(), common_name=names[0], sans=names, usage="server", days=SERVER_DAYS
         )
         key_pem = key.private_bytes(
             serialization.Encoding.PEM,

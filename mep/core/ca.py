@@ -7,6 +7,7 @@ and the platform's own TLS server certificate.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Literal
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mep.core.secrets_file import load_or_create
@@ -33,6 +35,25 @@ def _new_key_pem() -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+
+
+def csr_public_key(csr_pem: str) -> PublicKeyTypes:
+    """The key of a PEM CSR, whose signature proves that the requester holds it."""
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+    except ValueError as error:
+        raise CertificateRequestError(f"not a PEM certificate signing request: {error}") from None
+    if not csr.is_signature_valid:
+        raise CertificateRequestError("the CSR's signature does not match its public key")
+    return csr.public_key()
+
+
+def pem_public_key(public_key_pem: str) -> PublicKeyTypes:
+    """A bare SPKI PEM public key (the requester proved nothing; the caller must)."""
+    try:
+        return serialization.load_pem_public_key(public_key_pem.encode())
+    except ValueError as error:
+        raise CertificateRequestError(f"not a PEM public key: {error}") from None
 
 
 def _san(names: list[str]) -> x509.SubjectAlternativeName:
@@ -99,7 +120,7 @@ class CertificateAuthority:
         cert_pem = load_or_create(directory / "ca.pem", self_signed)
         return cls(key, x509.load_pem_x509_certificate(cert_pem))
 
-    @property
+    @functools.cached_property
     def certificate_pem(self) -> str:
         return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
 
@@ -107,15 +128,9 @@ class CertificateAuthority:
         self, csr_pem: str, *, common_name: str, sans: list[str], usage: Usage, days: int = 365
     ) -> x509.Certificate:
         """Certify the key of a PEM CSR; the subject is ours to choose, not the requester's."""
-        try:
-            csr = x509.load_pem_x509_csr(csr_pem.encode())
-        except ValueError as error:
-            raise CertificateRequestError(
-                f"not a PEM certificate signing request: {error}"
-            ) from None
-        if not csr.is_signature_valid:
-            raise CertificateRequestError("the CSR's signature does not match its public key")
-        return self._issue(csr.public_key(), common_name, sans, usage, days)
+        return self.certify_key(
+            csr_public_key(csr_pem), common_name=common_name, sans=sans, usage=usage, days=days
+        )
 
     def certify_public_key(
         self,
@@ -127,20 +142,24 @@ class CertificateAuthority:
         days: int = 365,
     ) -> x509.Certificate:
         """Certify a bare SPKI PEM public key (the requester proved nothing; the caller must)."""
-        try:
-            public_key = serialization.load_pem_public_key(public_key_pem.encode())
-        except ValueError as error:
-            raise CertificateRequestError(f"not a PEM public key: {error}") from None
-        return self._issue(public_key, common_name, sans, usage, days)
+        return self.certify_key(
+            pem_public_key(public_key_pem),
+            common_name=common_name,
+            sans=sans,
+            usage=usage,
+            days=days,
+        )
 
-    def _issue(
+    def certify_key(
         self,
-        public_key: object,
+        public_key: PublicKeyTypes,
+        *,
         common_name: str,
         sans: list[str],
         usage: Usage,
-        days: int,
+        days: int = 365,
     ) -> x509.Certificate:
+        """Certify ``public_key`` (EC or RSA) for ``common_name`` and ``sans``."""
         if not isinstance(public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
             raise CertificateRequestError("only EC and RSA public keys are certified")
         now = dt.datetime.now(dt.UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from pathlib import Path
@@ -122,10 +123,7 @@ class MepSettings(BaseSettings):
         """The URL written into links and Location headers."""
         if self.public_url:
             return self.public_url
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        if host in ("0.0.0.0", "[::]"):  # noqa: S104 - a bind-all address is not a link target
-            host = "127.0.0.1"
-        return f"http://{host}:{self.port}"
+        return f"http://{_link_host(self.host)}:{self.port}"
 
     @property
     def ccf_url(self) -> str:
@@ -151,11 +149,17 @@ class MepSettings(BaseSettings):
 
     @property
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-        return tuple(ipaddress.ip_network(i, strict=False) for i in _items(self.trusted_proxies))
+        """``trusted_proxies`` parsed (once: every CAPIF request that needs an identity asks)."""
+        return _networks(self.trusted_proxies)
 
 
 def _items(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(item, strict=False) for item in _items(value))
 
 
 def _is_ip(value: str) -> bool:
