@@ -40,26 +40,40 @@ async def test_scenario_conforms_to_the_official_specifications(
     if not HAVE_REFERENCE:
         pytest.skip(f"the ETSI reference files are not at {REFERENCE}")
     platform = RunningPlatform(tmp_path / "var")
-    process: asyncio.subprocess.Process | None = None
     try:
         await platform.start()
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "conformance", command,
-            "--base-url", platform.url,
-            "--operator-token", platform.operator_token,
-            "--reference", str(REFERENCE),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
+        returncode, report = await _conformance(
+            [
+                command,
+                "--base-url", platform.url,
+                "--operator-token", platform.operator_token,
+                "--reference", str(REFERENCE),
+            ],
+            within=75,
         )  # fmt: skip
-        output, _ = await asyncio.wait_for(process.communicate(), 75)
-        report = output.decode()
-        assert process.returncode == 0, report
+        assert returncode == 0, report
         assert " passed, 0 failed, 0 skipped" in report, report
     finally:
-        if process is not None and process.returncode is None:
+        await platform.stop()
+
+
+async def _conformance(args: list[str], *, within: float) -> tuple[int | None, str]:
+    """Run ``python -m conformance <args>``: its exit status and its report."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "conformance",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), within)
+    finally:
+        if process.returncode is None:
             process.kill()  # timed out: leave no scenario behind
             await process.wait()
-        await platform.stop()
+    return process.returncode, output.decode()
 
 
 async def _listening(port: int) -> bool:
@@ -81,25 +95,20 @@ async def test_broker_conforms_to_the_open_service_broker_api(tmp_path: Path, se
     if down:
         pytest.skip(f"{service}: nothing listens on 127.0.0.1:{down}")
     platform = RunningPlatform(tmp_path / "var", extra_env=OSB_ENV)
-    process: asyncio.subprocess.Process | None = None
     try:
         await platform.start()
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "conformance", "osb",
-            "--base-url", platform.broker_url,
-            "--username", OSB_ENV["OSB_USERNAME"],
-            "--password", OSB_ENV["OSB_PASSWORD"],
-            "--reference", str(OSB_REFERENCE),
-            "--service", service,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
+        returncode, report = await _conformance(
+            [
+                "osb",
+                "--base-url", platform.broker_url,
+                "--username", OSB_ENV["OSB_USERNAME"],
+                "--password", OSB_ENV["OSB_PASSWORD"],
+                "--reference", str(OSB_REFERENCE),
+                "--service", service,
+            ],
+            within=120,
         )  # fmt: skip
-        output, _ = await asyncio.wait_for(process.communicate(), 120)
-        report = output.decode()
-        assert process.returncode == 0, report
+        assert returncode == 0, report
         assert " passed, 0 failed, 0 skipped" in report, report
     finally:
-        if process is not None and process.returncode is None:
-            process.kill()  # timed out: leave no scenario behind
-            await process.wait()
         await platform.stop()

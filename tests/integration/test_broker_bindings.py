@@ -15,6 +15,7 @@ from fixtures.broker import (
     ids,
     provision_body,
 )
+from fixtures.broker import settle as settle_at
 
 from broker.errors import CONCURRENCY, REQUIRES_APP
 from broker.records import BINDINGS, binding_key
@@ -36,17 +37,7 @@ async def bind(osb: BrokerUnderTest, iid: str, bid: str, body: dict[str, Any], *
 
 
 async def settle(osb: BrokerUnderTest, iid: str, bid: str) -> dict[str, Any]:
-    for _ in range(200):
-        resp = await osb.client.get(
-            BINDING.format(iid, bid) + "/last_operation", headers=headers(), params=ids()
-        )
-        if resp.status != 200:
-            return {"status": resp.status}
-        body: dict[str, Any] = await resp.json()
-        if body["state"] != "in progress":
-            return body
-        await asyncio.sleep(0.02)
-    raise AssertionError("operation never finished")
+    return await settle_at(osb.client, BINDING.format(iid, bid))
 
 
 async def test_sync_bind_returns_flat_credentials_and_resend_returns_them_again(
@@ -221,13 +212,7 @@ async def test_bind_to_an_instance_being_provisioned_is_refused(osb: BrokerUnder
     early = await bind(osb, "i-11", "b-11", bind_body())
     assert early.status == 422
     gate.set()
-    for _ in range(200):
-        done = await osb.client.get(
-            INSTANCE.format("i-11") + "/last_operation", headers=headers(), params=ids()
-        )
-        if (await done.json())["state"] == "succeeded":
-            break
-        await asyncio.sleep(0.02)
+    assert (await settle_at(osb.client, INSTANCE.format("i-11")))["state"] == "succeeded"
     assert (await bind(osb, "i-11", "b-11", bind_body())).status == 201
 
 

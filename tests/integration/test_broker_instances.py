@@ -15,6 +15,7 @@ from fixtures.broker import (
     ids,
     provision_body,
 )
+from fixtures.broker import settle as settle_at
 
 from broker.errors import ASYNC_REQUIRED, CONCURRENCY
 
@@ -33,15 +34,7 @@ async def poll(osb: BrokerUnderTest, iid: str, operation: str | None = None) -> 
 
 
 async def settle(osb: BrokerUnderTest, iid: str, operation: str | None = None) -> dict[str, Any]:
-    for _ in range(200):
-        resp = await poll(osb, iid, operation)
-        if resp.status != 200:
-            return {"status": resp.status}
-        body: dict[str, Any] = await resp.json()
-        if body["state"] != "in progress":
-            return body
-        await asyncio.sleep(0.02)
-    raise AssertionError("operation never finished")
+    return await settle_at(osb.client, URL.format(iid), operation)
 
 
 async def test_sync_provision_then_identical_resend_then_conflict(osb: BrokerUnderTest) -> None:

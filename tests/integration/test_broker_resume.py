@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from fixtures.broker import BrokerUnderTest, bind_body, headers, ids, provision_body
+from fixtures.broker import settle as settle_at
 
 from broker.operations import MAX_ATTEMPTS
 
@@ -13,13 +14,7 @@ INSTANCE = "/v2/service_instances/{}"
 
 
 async def settle(osb: BrokerUnderTest, url: str) -> dict[str, Any]:
-    for _ in range(400):
-        resp = await osb.client.get(url + "/last_operation", headers=headers(), params=ids())
-        body: dict[str, Any] = await resp.json()
-        if resp.status != 200 or body["state"] != "in progress":
-            return body
-        await asyncio.sleep(0.02)
-    raise AssertionError("operation never finished")
+    return await settle_at(osb.client, url)
 
 
 async def test_a_provision_cut_off_by_a_restart_is_resumed(osb: BrokerUnderTest) -> None:
