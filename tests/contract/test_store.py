@@ -192,6 +192,19 @@ async def test_find_follows_updates_and_deletes(store: Store) -> None:
     assert await ids_found(store, "state", "ACTIVE") == []
 
 
+async def test_count_found_counts_what_find_returns(store: Store) -> None:
+    await put(store, "a", {}, indexes={"tag": ["x", "x"]})
+    await put(store, "b", {}, indexes={"tag": ["x", "y"]})
+    await store.commit([Put("elsewhere", "a", {}, indexes={"tag": ["x"]})])
+    assert await store.count_found(C, "tag", "x") == 2
+    assert await store.count_found(C, "tag", "y") == 1
+    await put(store, "a", {}, indexes={"tag": ["y"]})
+    await store.commit([Delete(C, "b")])
+    assert await store.count_found(C, "tag", "x") == 0
+    assert await store.count_found(C, "tag", "y") == 1
+    assert await store.count_found(C, "nothing", "x") == 0
+
+
 async def test_find_several_values_and_indexes(store: Store) -> None:
     await put(store, "c", {"n": 3}, indexes={"tag": ["x", "y", "x"], "owner": ["o1"]})
     await put(store, "a", {"n": 1}, indexes={"tag": ["y"]})

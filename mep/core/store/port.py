@@ -95,6 +95,10 @@ class Store(Protocol):
         """Documents whose last write listed ``value`` under ``index``, ordered by id."""
         ...
 
+    async def count_found(self, collection: str, index: str, value: str) -> int:
+        """How many documents :meth:`find` would return, without reading them."""
+        ...
+
     async def scan(
         self, collection: str, *, after: str | None = None, limit: int = 1000
     ) -> list[Document]:

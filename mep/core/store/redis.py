@@ -225,6 +225,13 @@ class RedisStore:
             doc for doc, entries in await self._load(collection, ids) if [index, value] in entries
         ]
 
+    async def count_found(self, collection: str, index: str, value: str) -> int:
+        """How many documents :meth:`find` would return, without reading them."""
+        self._check_open()
+        with _errors():
+            key = f"{self._prefix}i:{collection}:{index}:{value}"
+            return int(await _result(self._client.scard(key)))
+
     async def scan(
         self, collection: str, *, after: str | None = None, limit: int = 1000
     ) -> list[Document]:

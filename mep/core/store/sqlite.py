@@ -94,6 +94,7 @@ _FIND = (
 _SCAN = "SELECT id, version, data FROM docs WHERE collection = ? AND id > ? ORDER BY id LIMIT ?"
 _SCAN_FIRST = "SELECT id, version, data FROM docs WHERE collection = ? ORDER BY id LIMIT ?"
 _COUNT = "SELECT COUNT(*) FROM docs WHERE collection = ?"
+_COUNT_FOUND = "SELECT COUNT(*) FROM idx WHERE collection = ? AND name = ? AND value = ?"
 
 #: Commits applied in one transaction; bounds how long one fsync keeps callers waiting.
 _MAX_BATCH = 256
@@ -203,6 +204,11 @@ class SqliteStore:
         """Documents whose last write listed ``value`` under ``index``, ordered by id."""
         rows = await self._read(_FIND, (collection, index, value))
         return [_document(collection, row) for row in rows]
+
+    async def count_found(self, collection: str, index: str, value: str) -> int:
+        """How many documents :meth:`find` would return, without reading them."""
+        rows = await self._read(_COUNT_FOUND, (collection, index, value))
+        return int(rows[0][0])
 
     async def scan(
         self, collection: str, *, after: str | None = None, limit: int = 1000
