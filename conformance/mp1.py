@@ -74,7 +74,8 @@ async def create_instance(m: Mp1, instance_id: str, role: str) -> str:
         "appName": f"conformance-{role}",
         "appProvider": "conformance",
         "trafficRules": [traffic_rule()],
-        "dnsRules": [dns_rule(m.tag)],
+        # One domain name per instance: a name is one instance's (409 otherwise).
+        "dnsRules": [dns_rule(m.tag if role == "producer" else f"{m.tag}-{role}")],
         "appServiceProduced": [first, second] if role == "producer" else [],
         "appServiceRequired": [first] if role == "consumer" else [],
         "gracefulTerminationTimeout": max(1, int(m.wait * 2)),

@@ -16,6 +16,7 @@ from mep.auth.authenticator import Authenticator
 from mep.auth.revocation import RevocationList
 from mep.bwm import api as bwm_api
 from mep.capif import api as capif_api
+from mep.charging import api as charging_api
 from mep.core import keys, openapi
 from mep.core.commits import Committer
 from mep.core.deps import Deps, open_deps
@@ -29,6 +30,7 @@ from mep.core.settings import MepSettings
 from mep.core.store import StoreError
 from mep.core.timers import Timers
 from mep.core.web import base_app
+from mep.dns import responder as dns_responder
 from mep.location import api as location_api
 from mep.mgmt import api as mgmt_api
 from mep.mgmt.service import AppInstanceService
@@ -109,9 +111,14 @@ def create_app(
     *,
     specs: Path | None = None,
     network: NetworkSource | None = None,
+    gateway: bool = True,
+    dns: bool = False,
 ) -> web.Application:
     """The MEP application. ``deps`` given: the caller owns and closes them; else the app does.
-    ``network`` given: RNIS and Location read it instead of the scenario of the settings."""
+    ``network`` given: RNIS and Location read it instead of the scenario of the settings.
+    ``gateway=False`` leaves the API gateway out (a benchmark's baseline only).
+    ``dns=True`` serves the DNS rules on ``MEP_DNS_HOST``:``MEP_DNS_PORT`` while the app runs
+    (``mep run`` unless ``MEP_DNS_ENABLED=false``); else they are only recorded."""
     app = base_app("mep")
     app[keys.SETTINGS] = settings
     if network is not None:
@@ -126,9 +133,12 @@ def create_app(
     mgmt_api.setup(app)
     service_mgmt_api.setup(app)
     app_support_api.setup(app)
+    if dns:
+        dns_responder.setup(app)
     network_api.setup(app)  # before its readers: its startup wiring provides keys.NETWORK
     rnis_api.setup(app)
     location_api.setup(app)
     bwm_api.setup(app)
-    capif_api.setup(app)
+    capif_api.setup(app, gateway=gateway)
+    charging_api.setup(app)
     return app

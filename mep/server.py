@@ -28,7 +28,11 @@ MAX_REQUEST_LINE = 32 * 1024
 
 
 def _banner(
-    settings: MepSettings, broker: BrokerSettings, deps: Deps, osb: broker_credentials.Loaded
+    settings: MepSettings,
+    broker: BrokerSettings,
+    deps: Deps,
+    osb: broker_credentials.Loaded,
+    dns: str | None = None,
 ) -> str:
     base = settings.base_url
     broker_host = broker.host or settings.host
@@ -50,12 +54,24 @@ def _banner(
             f"(CA root: {(settings.data_dir / 'ca' / 'ca.pem').resolve()})",
             f"  Service broker      http://{broker_host}:{broker.port}   (OSB API 2.17)",
             f"  Broker credentials  {osb_auth}",
+            *([f"  DNS responder       {dns}"] if dns else []),
             f"  Store               {settings.store}   events: {settings.events}",
             f"  Data directory      {settings.data_dir.resolve()}",
             f"  Operator token      {token}",
             "",
         ]
     )
+
+
+def _dns_address(app: web.Application) -> str | None:
+    server = app.get(keys.DNS_SERVER)
+    if server is None:
+        return None
+    host, port = server.address
+    upstream = app[keys.SETTINGS].dns_upstream
+    others = f"forwarded to {upstream}" if upstream else "NXDOMAIN"
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{port}   (UDP and TCP; names without an active rule: {others})"
 
 
 def tune_garbage_collection() -> None:
@@ -127,7 +143,12 @@ async def serve(settings: MepSettings, broker: BrokerSettings) -> None:
         if tls_socket is not None:
             settings = settings.model_copy(update={"tls_port": tls_socket.getsockname()[1]})
         apps = [
-            (create_app(settings, deps), settings.host, settings.port, True),
+            (
+                create_app(settings, deps, dns=settings.dns_enabled),
+                settings.host,
+                settings.port,
+                True,
+            ),
             (
                 create_broker_app(
                     broker,
@@ -150,13 +171,14 @@ async def serve(settings: MepSettings, broker: BrokerSettings) -> None:
                 # which answer 414 ProblemDetails (MEC 011), not the parser's bare 400.
                 max_line_size=MAX_REQUEST_LINE,
             )
-            await runner.setup()
+            # Listed first: a startup that fails half way (a port taken) still gets cleaned up.
             runners.append(runner)
+            await runner.setup()
             await web.TCPSite(runner, host, port).start()
             if with_tls:
                 await _start_tls(runner, settings, tls_context, tls_socket)
         tune_garbage_collection()
-        sys.stdout.write(_banner(settings, broker, deps, osb))
+        sys.stdout.write(_banner(settings, broker, deps, osb, _dns_address(apps[0][0])))
         sys.stdout.flush()
         await stop.wait()
         log.info("stopping: finishing in-flight requests")

@@ -14,6 +14,7 @@ from urllib.parse import unquote_plus
 
 from aiohttp import web
 
+from mep.auth.oauth import NO_STORE, OAuthError, read_form, require_client_credentials
 from mep.core import keys
 from mep.core.http import json_response
 from mep.core.tokens import CallerKind
@@ -21,26 +22,12 @@ from mep.core.tokens import CallerKind
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a URL path, not a secret
 JWKS_PATH = "/.well-known/jwks.json"
 METADATA_PATH = "/.well-known/oauth-authorization-server"
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class ClientVerifier(Protocol):
     async def verify_client(self, client_id: str, client_secret: str) -> str | None:
         """The subject these client credentials authenticate, or ``None``."""
         ...
-
-
-class OAuthError(Exception):
-    def __init__(self, error: str, description: str, *, status: int = 400) -> None:
-        super().__init__(description)
-        self.error = error
-        self.description = description
-        self.status = status
-        self.headers = dict(_NO_STORE)
-
-    def response(self) -> web.Response:
-        body = {"error": self.error, "error_description": self.description}
-        return json_response(body, status=self.status, headers=self.headers)
 
 
 def _basic_credentials(header: str) -> tuple[str, str]:
@@ -62,21 +49,6 @@ def _invalid_client(description: str, *, basic: bool) -> OAuthError:
     return error
 
 
-async def _form(request: web.Request) -> dict[str, str]:
-    if request.content_type != "application/x-www-form-urlencoded":
-        raise OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded")
-    form = await request.post()
-    fields: dict[str, str] = {}
-    for name in form:
-        values = form.getall(name)
-        if len(values) > 1:
-            raise OAuthError("invalid_request", f"parameter {name!r} is repeated")
-        if not isinstance(values[0], str):
-            raise OAuthError("invalid_request", f"parameter {name!r} must be text")
-        fields[name] = values[0]
-    return fields
-
-
 def _client(request: web.Request, form: dict[str, str]) -> tuple[str, str, bool]:
     header = request.headers.get("Authorization", "")
     in_form = "client_id" in form or "client_secret" in form
@@ -91,12 +63,8 @@ def _client(request: web.Request, form: dict[str, str]) -> tuple[str, str, bool]
 
 async def token(request: web.Request) -> web.Response:
     try:
-        form = await _form(request)
-        grant = form.get("grant_type")
-        if not grant:
-            raise OAuthError("invalid_request", "grant_type is required")
-        if grant != "client_credentials":
-            raise OAuthError("unsupported_grant_type", f"grant_type {grant!r} is not supported")
+        form = await read_form(request)
+        require_client_credentials(form)
         client_id, secret, basic = _client(request, form)
         subject = await request.app[keys.CLIENTS].verify_client(client_id, secret)
         if subject is None:
@@ -106,7 +74,7 @@ async def token(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
     issued = request.app[keys.TOKENS].issue(subject, CallerKind.APP, settings.base_url)
     body = {"access_token": issued.token, "token_type": "Bearer", "expires_in": issued.expires_in}
-    return json_response(body, headers=_NO_STORE)
+    return json_response(body, headers=NO_STORE)
 
 
 async def jwks(request: web.Request) -> web.Response:

@@ -22,8 +22,12 @@ def require(*kinds: CallerKind) -> Callable[[Handler], Handler]:
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def guarded(request: web.Request) -> web.StreamResponse:
-            authenticator = request.app[keys.AUTHENTICATOR]
-            principal = await authenticator.authenticate(request.headers.get("Authorization"))
+            # The API gateway, in front of the service APIs, has already authenticated the
+            # caller (by token or by client certificate).
+            principal = request.get(keys.PRINCIPAL)
+            if principal is None:
+                authenticator = request.app[keys.AUTHENTICATOR]
+                principal = await authenticator.authenticate(request.headers.get("Authorization"))
             if principal.kind not in admitted:
                 names = ", ".join(sorted(k.value for k in admitted))
                 raise Forbidden(f"this resource is for callers of kind: {names}")
@@ -33,6 +37,11 @@ def require(*kinds: CallerKind) -> Callable[[Handler], Handler]:
         return guarded
 
     return decorate
+
+
+#: Callers of the platform's service APIs (RNIS, Location, BWM): MEC app instances, the
+#: operator, and CAPIF invokers the gateway has admitted.
+service_api_caller = require(CallerKind.APP, CallerKind.OPERATOR, CallerKind.INVOKER)
 
 
 def principal(request: web.Request) -> Principal:

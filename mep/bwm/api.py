@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from mep.auth.guard import principal
+from mep.auth.guard import principal, service_api_caller
 from mep.bwm.models import BwInfo, BwInfoDeltas
 from mep.bwm.service import COLLECTION, BandwidthAllocations, StoredAllocation
 from mep.core import keys
 from mep.core.follow import CommitFollower
 from mep.core.http import etag, if_match_version, json_response, read_model
 from mep.core.store import Delete, Operation
-from mep.mp1.access import mp1_caller
 
 BASE = "/bwm/v1/bw_allocations"
 
@@ -33,7 +32,7 @@ async def _answer(request: web.Request, stored: StoredAllocation) -> web.Respons
     return json_response(stored.info, status=201 if stored.created else 200, headers=headers)
 
 
-@mp1_caller
+@service_api_caller
 async def list_allocations(request: web.Request) -> web.Response:
     found = await _service(request).query(
         principal(request),
@@ -44,19 +43,19 @@ async def list_allocations(request: web.Request) -> web.Response:
     return json_response([s.info for s in found])
 
 
-@mp1_caller
+@service_api_caller
 async def create_allocation(request: web.Request) -> web.Response:
     info = await read_model(request, BwInfo)
     return await _answer(request, await _service(request).create(principal(request), info))
 
 
-@mp1_caller
+@service_api_caller
 async def get_allocation(request: web.Request) -> web.Response:
     allocation_id = request.match_info["allocationId"]
     return await _answer(request, await _service(request).get(principal(request), allocation_id))
 
 
-@mp1_caller
+@service_api_caller
 async def put_allocation(request: web.Request) -> web.Response:
     info = await read_model(request, BwInfo)
     stored = await _service(request).replace(
@@ -65,7 +64,7 @@ async def put_allocation(request: web.Request) -> web.Response:
     return await _answer(request, stored)
 
 
-@mp1_caller
+@service_api_caller
 async def patch_allocation(request: web.Request) -> web.Response:
     deltas = await read_model(request, BwInfoDeltas)
     stored = await _service(request).patch(
@@ -74,7 +73,7 @@ async def patch_allocation(request: web.Request) -> web.Response:
     return await _answer(request, stored)
 
 
-@mp1_caller
+@service_api_caller
 async def delete_allocation(request: web.Request) -> web.Response:
     await _service(request).delete(principal(request), request.match_info["allocationId"])
     await request.app[keys.BANDWIDTH_PORT].flush()

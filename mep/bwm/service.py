@@ -20,7 +20,6 @@ from mep.core.notify.subscriptions import TimeStamp
 from mep.core.optimistic import optimistically
 from mep.core.problem import BadRequest, Forbidden, InvalidParam, NotFound, PreconditionFailed
 from mep.core.store import ABSENT, Delete, Document, Operation, Put
-from mep.core.tokens import CallerKind
 from mep.core.validation import validate
 from mep.mgmt.service import AppInstanceService
 
@@ -52,8 +51,8 @@ def _indexes(info: BwInfo, app_name: str) -> dict[str, list[str]]:
 
 
 def _owned(caller: Principal, app_instance_id: str) -> None:
-    if caller.kind is CallerKind.APP and caller.subject != app_instance_id:
-        raise Forbidden(f"application instance {caller.subject!r} may not manage allocations of "
+    if not caller.is_operator and caller.subject != app_instance_id:
+        raise Forbidden(f"{caller.kind.value} {caller.subject!r} may not manage allocations of "
                         f"{app_instance_id!r}")  # fmt: skip
 
 
@@ -90,7 +89,7 @@ class BandwidthAllocations:
         session_ids: Sequence[str] = (),
     ) -> list[StoredAllocation]:
         """GS MEC 015 7.3.3.1: the filters narrow each other; an app sees only its own."""
-        if caller.kind is CallerKind.APP:
+        if not caller.is_operator:
             mine = caller.subject
             if app_instance_ids and mine not in app_instance_ids:
                 return []

@@ -8,10 +8,25 @@ single-use credential (an invoker's ``onboardingToken``, a provider domain's ``r
 
 from __future__ import annotations
 
+import functools
+
 from aiohttp import web
 
 from mep.auth.guard import require
-from mep.capif import discover_api, invoker_api, provider_api, publish_api
+from mep.capif import (
+    aef_security_api,
+    app_services,
+    discover_api,
+    events_api,
+    exposure,
+    invoker_api,
+    provider_api,
+    publish_api,
+    routing_api,
+    security,
+    security_api,
+    token_endpoint,
+)
 from mep.capif.discover import Discovery
 from mep.capif.domains import ProviderDomains, ensure_platform_provider
 from mep.capif.enrolments import Enrolments
@@ -44,7 +59,13 @@ def _start(app: web.Application) -> None:
     enrolments = Enrolments(committer)
     app[keys.CAPIF_ENROLMENTS] = enrolments
     app[keys.CAPIF_REVOCATIONS] = CertificateRevocations(committer.store)
-    invokers = Invokers(committer, outbox, ca, enrolments)
+    invokers = Invokers(
+        committer,
+        outbox,
+        ca,
+        enrolments,
+        removal_ops=functools.partial(security.removal_ops, committer.store),
+    )
     domains = ProviderDomains(committer.store)
     service_apis = ServiceApis(committer, outbox, domains)
     app[keys.CAPIF_INVOKERS] = invokers
@@ -53,6 +74,14 @@ def _start(app: web.Application) -> None:
     )
     app[keys.CAPIF_SERVICE_APIS] = service_apis
     app[keys.CAPIF_DISCOVERY] = Discovery(service_apis, invokers, domains)
+    app[keys.CAPIF_SECURITY] = security.SecurityContexts(
+        committer,
+        outbox,
+        app[keys.NOTIFIER],
+        service_apis,
+        invokers,
+        ccf_url=app[keys.SETTINGS].ccf_url,
+    )
 
 
 async def publish_platform(app: web.Application) -> None:
@@ -74,15 +103,25 @@ async def publish_platform(app: web.Application) -> None:
         base_url=settings.base_url,
         ccf_url=settings.ccf_url,
     )
+    await exposure.open_gateway(app)
 
 
-def setup(app: web.Application) -> None:
+def setup(app: web.Application, *, gateway: bool = True) -> None:
     """Routes, and the startup wiring appended to ``app[keys.SERVICE_SETUPS]``."""
     app.router.add_post(ENROLMENTS, create_enrolment)
     invoker_api.setup(app)
     provider_api.setup(app)
     publish_api.setup(app)
     discover_api.setup(app)
+    security_api.setup(app)
+    token_endpoint.setup(app)
+    aef_security_api.setup(app)
+    routing_api.setup(app)
     app[keys.SERVICE_SETUPS].append(_start)
+    # After _start: its wiring reads the invokers.
+    events_api.setup(app)
+    exposure.setup(app, gateway=gateway)
     # After the shared parts and every API's routes exist (they start in the cleanup context).
     app.on_startup.append(publish_platform)
+    # After publish_platform: the platform's APF publishes the apps' exposed services.
+    app_services.setup(app)

@@ -15,16 +15,14 @@ import json
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from mep.capif.discover import DiscoverQuery
-from mep.capif.http import add_routes
+from mep.capif.http import add_routes, bad_query, check_features, json_query
 from mep.capif.identity import CapifRole, caller_identity, require_identity
 from mep.capif.service_api_models import AefLocation, IpAddrInfo, ServiceKpis
 from mep.core import keys
 from mep.core.http import json_response
-from mep.core.problem import BadRequest, InvalidParam
-from mep.core.validation import invalid_params
 
 ROOT = "/service-apis/v1"
 ALL = f"{ROOT}/allServiceAPIs"
@@ -49,7 +47,6 @@ JSON_FILTERS: dict[str, tuple[str, type[BaseModel]]] = {
     "ue-ip-addr": ("ue_ip_addr", IpAddrInfo),
     "service-kpis": ("service_kpis", ServiceKpis),
 }
-_HEX = frozenset("0123456789abcdefABCDEF")
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -57,18 +54,7 @@ M = TypeVar("M", bound=BaseModel)
 def _json_filter(name: str, raw: str, model: type[M]) -> M:
     if name == "ue-ip-addr" and not raw.lstrip().startswith("{"):
         raw = _bare_address(raw)
-    try:
-        decoded = json.loads(raw)
-    except ValueError as error:
-        raise _bad(name, f"not JSON: {error}") from None
-    try:
-        return model.model_validate(decoded)
-    except ValidationError as error:
-        params = [
-            InvalidParam(f"query {name}", f"{p.param}: {p.reason}" if p.param != "/" else p.reason)
-            for p in invalid_params(error)
-        ]
-        raise BadRequest(f"invalid query parameter {name}", invalid_params=params) from None
+    return json_query(name, raw, model)
 
 
 def _bare_address(raw: str) -> str:
@@ -80,11 +66,7 @@ def _bare_address(raw: str) -> str:
     return json.dumps({member: str(address)})
 
 
-def _bad(name: str, reason: str) -> BadRequest:
-    return BadRequest(
-        f"invalid query parameter {name}: {reason}",
-        invalid_params=[InvalidParam(f"query {name}", reason)],
-    )
+_bad = bad_query
 
 
 def parse_query(request: web.Request) -> DiscoverQuery:
@@ -98,9 +80,8 @@ def parse_query(request: web.Request) -> DiscoverQuery:
         if name in query:
             values[field] = query[name]
     for name, field in FEATURE_FILTERS.items():
+        check_features(request, name)
         if name in query:
-            if not set(query[name]) <= _HEX:
-                raise _bad(name, "must be a hexadecimal feature bitmask")
             values[field] = query[name]
     if "api-supported-features" in query and "api-name" not in query:
         raise _bad("api-supported-features", "may only be present with api-name")

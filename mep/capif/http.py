@@ -3,15 +3,19 @@ registration, merge-patch bodies, and the answer to a write."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from mep.core import keys
 from mep.core.http import json_response, read_json_body
-from mep.core.problem import BadRequest
+from mep.core.problem import BadRequest, InvalidParam
+from mep.core.validation import invalid_params
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def add_routes(app: web.Application, routes: Sequence[web.RouteDef]) -> None:
@@ -44,3 +48,38 @@ def answer(request: web.Request, body: BaseModel, *, created: bool, path: str) -
         return json_response(body)
     location = f"{request.app[keys.SETTINGS].ccf_url}{path}"
     return json_response(body, status=201, headers={"Location": location})
+
+
+def bad_query(name: str, reason: str) -> BadRequest:
+    return BadRequest(
+        f"invalid query parameter {name}: {reason}",
+        invalid_params=[InvalidParam(f"query {name}", reason)],
+    )
+
+
+def json_query(name: str, raw: str, model: type[M]) -> M:
+    """A query parameter whose value is JSON (``content: application/json`` in the OpenAPI
+    file), as ``model``; 400 naming the parameter and the member otherwise."""
+    try:
+        decoded = json.loads(raw)
+    except ValueError as error:
+        raise bad_query(name, f"not JSON: {error}") from None
+    try:
+        return model.model_validate(decoded)
+    except ValidationError as error:
+        params = [
+            InvalidParam(f"query {name}", f"{p.param}: {p.reason}" if p.param != "/" else p.reason)
+            for p in invalid_params(error)
+        ]
+        raise BadRequest(f"invalid query parameter {name}", invalid_params=params) from None
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def check_features(request: web.Request, name: str) -> None:
+    """400 naming the query parameter ``name`` when it is given and not a hexadecimal
+    feature bitmask (TS 29.571 SupportedFeatures)."""
+    value = request.query.get(name)
+    if value is not None and not set(value) <= _HEX:
+        raise bad_query(name, "must be a hexadecimal feature bitmask")

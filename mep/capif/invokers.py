@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,8 @@ from mep.core.tokens import CallerKind
 COLLECTION = "capif_invokers"
 STREAM = "capif.invokers"
 KEY_POINTER = "/onboardingInformation/apiInvokerPublicKey"
+#: The writes that go with offboarding an invoker (what other APIs keep of it).
+RemovalOps = Callable[[str], Awaitable[Sequence[Operation]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +100,14 @@ class Invokers:
         outbox: Outbox,
         ca: CertificateAuthority,
         enrolments: Enrolments,
+        removal_ops: RemovalOps | None = None,
     ) -> None:
         self._store = committer.store
         self._committer = committer
         self._outbox = outbox
         self._ca = ca
         self._enrolments = enrolments
+        self._removal_ops = removal_ops
 
     async def get(self, invoker_id: str) -> StoredInvoker:
         doc = await self._store.get(COLLECTION, invoker_id)
@@ -161,7 +165,8 @@ class Invokers:
 
     async def offboard(self, invoker_id: str) -> None:
         """TS 29.222 clause 8.4.2.3.2 (DELETE): the certificate, the identity and every access
-        token of the invoker are revoked in the commit that removes it."""
+        token of the invoker are revoked, and ``removal_ops`` (its security context) removed, in
+        the commit that removes it."""
 
         async def attempt() -> None:
             current = await self.get(invoker_id)
@@ -175,6 +180,8 @@ class Invokers:
                 RevocationList.revoke(CallerKind.INVOKER, invoker_id),
                 self._event("API_INVOKER_OFFBOARDED", invoker_id),
             ]
+            if self._removal_ops is not None:
+                ops += await self._removal_ops(invoker_id)
             await self._committer.commit(ops)
 
         await optimistically(attempt, what="the API invoker")

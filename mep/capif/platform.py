@@ -155,5 +155,8 @@ async def publish_platform_apis(
         if await service_apis.ensure(provider.apf_id, api_id, wanted_description):
             log.info("platform API published", api=wanted_description.api_name, apiId=api_id)
     for published in await service_apis.published_by(provider.apf_id):
-        if published.api_id not in wanted:
+        # The APF publishes the apps' exposed services too (mep.capif.app_services): only
+        # the platform's own APIs have their id derived from their name.
+        own = published.api_id == platform_api_id(provider.apf_id, published.description.api_name)
+        if own and published.api_id not in wanted:
             await service_apis.unpublish(provider.apf_id, published.api_id)

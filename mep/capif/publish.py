@@ -261,5 +261,12 @@ class ServiceApis:
         return dataclasses.replace(api, version=versions[0])
 
     def _event(self, kind: str, api: PublishedApi) -> Put:
-        payload = {"type": kind, "apiId": api.api_id, "apfId": api.apf_id}
+        profiles = api.description.aef_profiles or []
+        payload = {
+            "type": kind,
+            "apiId": api.api_id,
+            "apfId": api.apf_id,
+            "apiName": api.description.api_name,
+            "aefIds": sorted({p.aef_id for p in profiles}),
+        }
         return self._outbox.entry(STREAM, payload)

@@ -129,3 +129,52 @@ CAPIF_SERVICE_APIS: web.AppKey[ServiceApis] = web.AppKey("capif_service_apis")
 CAPIF_DISCOVERY: web.AppKey[Discovery] = web.AppKey("capif_discovery")
 #: The platform's own provider domain (its gateway AEF and publishing APF), made at start.
 CAPIF_PLATFORM: web.AppKey[PlatformProvider] = web.AppKey("capif_platform")
+
+# --- CAPIF gateway, invocation journal, access control, charging ---
+if TYPE_CHECKING:
+    from mep.capif.access_control import AccessPolicies
+    from mep.capif.gateway import Gateway
+    from mep.capif.journal import InvocationJournal
+    from mep.charging.service import Charging
+#: Every invocation of a service API, as TS 29.222 Log records (``mep.capif.journal``).
+CAPIF_JOURNAL: web.AppKey[InvocationJournal] = web.AppKey("capif_journal")
+CAPIF_ACCESS_CONTROL: web.AppKey[AccessPolicies] = web.AppKey("capif_access_control")
+#: The API gateway in front of the platform's service APIs; absent: no gateway (benchmarks).
+GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
+GATEWAY_ENABLED: web.AppKey[bool] = web.AppKey("gateway_enabled", bool)
+CHARGING: web.AppKey[Charging] = web.AppKey("charging")
+
+# --- Apps' services exposed through the gateway (mep/capif/app_services.py, aef_proxy.py) ---
+if TYPE_CHECKING:
+    import aiohttp
+
+    from mep.capif.app_services import AppServices
+    from mep.mp1.service_mgmt.records import StoredService
+#: Publishes the services apps registered with ``capifExposure``; ``settle()`` awaits it.
+CAPIF_APP_SERVICES: web.AppKey[AppServices] = web.AppKey("capif_app_services")
+#: The client session the gateway forwards to the apps' services with.
+AEF_PROXY_SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("aef_proxy_session")
+#: The service a ``/aef/{serInstanceId}`` request addresses, once the gateway found it exposed.
+AEF_SERVICE: web.RequestKey[StoredService] = web.RequestKey("aef_service")
+
+# --- CAPIF security (mep/capif/security.py) ---
+if TYPE_CHECKING:
+    from mep.capif.security import SecurityContexts
+#: Invokers' security contexts (``/capif-security/v1``): the gateway reads and revokes them.
+CAPIF_SECURITY: web.AppKey[SecurityContexts] = web.AppKey("capif_security")
+
+# --- CAPIF events (mep/capif/events*.py, event_reports.py, event_consumer.py) ---
+if TYPE_CHECKING:
+    from mep.capif.event_consumer import EventReporter
+    from mep.capif.events import EventSubscriptions
+#: Event subscriptions (``/capif-events/v1``).
+CAPIF_EVENTS: web.AppKey[EventSubscriptions] = web.AppKey("capif_events")
+#: Turns the CCF's stream events into EventNotifications; the consumer feeds it.
+CAPIF_EVENT_REPORTER: web.AppKey[EventReporter] = web.AppKey("capif_event_reporter")
+
+# --- DNS responder (mep/dns) ---
+if TYPE_CHECKING:
+    from mep.dns.server import DnsServer
+#: The DNS responder's sockets, when the app serves DNS (``create_app(dns=True)``); its
+#: ``address`` is where it listens.
+DNS_SERVER: web.AppKey[DnsServer] = web.AppKey("dns_server")

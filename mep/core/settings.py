@@ -6,7 +6,7 @@ import functools
 import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -19,6 +19,10 @@ _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
+
+_NETNS = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+_NFT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 
 _BIND_ALL = ("0.0.0.0", "::")  # noqa: S104 - addresses to bind, never names to link to
 
@@ -33,6 +37,12 @@ class MepSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: Port = 8080
     dns_port: Port = 8053
+    #: The DNS responder (``mep.dns``): ``mep run`` serves the DNS rules unless disabled, on
+    #: ``dns_host``:``dns_port`` (port 0: any free one, printed at start), and asks
+    #: ``dns_upstream`` (``host[:port]``, an IP address) for the names no active rule answers.
+    dns_enabled: bool = True
+    dns_host: str = "127.0.0.1"
+    dns_upstream: str | None = None
     data_dir: Path = Path("./var")
     store: str = "sqlite"
     events: str = "memory"
@@ -52,6 +62,15 @@ class MepSettings(BaseSettings):
     tls_port: Port = 8443
     tls_hostnames: str = ""
     trusted_proxies: str = ""
+    #: Where traffic rules and bandwidth allocations take effect (``mep.dataplane``): ``none``
+    #: records them; ``nftables`` enforces them with nft (tables ``ip``/``ip6`` named
+    #: ``dataplane_table``) and tc (HTB on the comma-separated ``dataplane_interface``s), in
+    #: network namespace ``dataplane_netns`` if given, each command within ``dataplane_timeout``.
+    dataplane: Literal["none", "nftables"] = "none"
+    dataplane_netns: str = ""
+    dataplane_table: str = "mep"
+    dataplane_interface: str = ""
+    dataplane_timeout: Annotated[float, Field(gt=0, le=300)] = 5.0
 
     @field_validator("store")
     @classmethod
@@ -106,6 +125,37 @@ class MepSettings(BaseSettings):
                 raise ValueError(f"{item!r} is not an IP address or CIDR block") from None
         return ",".join(items)
 
+    @field_validator("dataplane_netns")
+    @classmethod
+    def _check_dataplane_netns(cls, value: str) -> str:
+        if value and not _NETNS.match(value):
+            raise ValueError(f"{value!r} is not a network namespace name")
+        return value
+
+    @field_validator("dataplane_table")
+    @classmethod
+    def _check_dataplane_table(cls, value: str) -> str:
+        if not _NFT_NAME.match(value):
+            raise ValueError(f"{value!r} is not an nftables table name (letters, digits, _)")
+        return value
+
+    @field_validator("dataplane_interface")
+    @classmethod
+    def _check_dataplane_interface(cls, value: str) -> str:
+        names = _items(value)
+        for name in names:
+            if not _IFNAME.match(name):
+                raise ValueError(f"{name!r} is not a network interface name")
+        return ",".join(names)
+
+    @field_validator("dns_upstream")
+    @classmethod
+    def _check_dns_upstream(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        host, port = _host_port(value.strip(), default_port=53)
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
     @model_validator(mode="after")
     def _events_need_redis_store(self) -> MepSettings:
         if self.events == "redis" and not self.store_is_redis:
@@ -113,6 +163,11 @@ class MepSettings(BaseSettings):
                 "MEP_EVENTS=redis needs MEP_STORE=redis://... (the streams live there)"
             )
         return self
+
+    @property
+    def dns_upstream_address(self) -> tuple[str, int] | None:
+        """``dns_upstream`` as (IP address, port)."""
+        return None if self.dns_upstream is None else _host_port(self.dns_upstream, 53)
 
     @property
     def store_is_redis(self) -> bool:
@@ -148,6 +203,10 @@ class MepSettings(BaseSettings):
         return list(dict.fromkeys(names))
 
     @property
+    def dataplane_interfaces(self) -> list[str]:
+        return _items(self.dataplane_interface)
+
+    @property
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         """``trusted_proxies`` parsed (once: every CAPIF request that needs an identity asks)."""
         return _networks(self.trusted_proxies)
@@ -175,3 +234,18 @@ def _link_host(host: str) -> str:
     if host.strip("[]") in _BIND_ALL:
         return "127.0.0.1"
     return f"[{host}]" if ":" in host else host
+
+
+def _host_port(value: str, default_port: int) -> tuple[str, int]:
+    """``ip``, ``ip:port``, ``ipv6`` or ``[ipv6]:port`` as (ip, port)."""
+    host, port = value, str(default_port)
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port = rest.removeprefix(":") if rest else port
+    elif value.count(":") == 1:
+        host, port = value.split(":")
+    if not _is_ip(host):
+        raise ValueError(f"{value!r}: {host!r} is not an IP address")
+    if not port.isdigit() or not 0 < int(port) <= 65535:
+        raise ValueError(f"{value!r}: {port!r} is not a port")
+    return host, int(port)

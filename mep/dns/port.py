@@ -3,8 +3,9 @@
 ETSI GS MEC 011 DnsRule (clause 7.1.2.3): the platform answers ``domainName`` with
 ``ipAddress`` for the instance's clients while the rule is ACTIVE. The platform manager declares
 the rules with the instance; the application activates or deactivates them over Mp1
-(``PUT .../dns_rules/{id}``). Every committed change is handed to this port; an adapter makes the
-DNS responder follow (``recording.py`` only records the calls).
+(``PUT .../dns_rules/{id}``). Every committed change is handed to this port: ``table_rules.py``
+keeps the DNS responder's name table in step (``create_app(dns=True)``, as ``mep run`` does);
+``recording.py`` only records the calls.
 """
 
 from __future__ import annotations

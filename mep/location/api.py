@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 import structlog
 from aiohttp import web
 
-from mep.auth.guard import principal
+from mep.auth.guard import principal, service_api_caller
 from mep.core import keys
 from mep.core.http import JSON, etag, if_match_version, json_response, read_json_body
 from mep.core.validation import validate
@@ -20,7 +20,6 @@ from mep.location.kinds import KINDS, Kind, unwrap
 from mep.location.queries import DistanceQuery, UsersQuery
 from mep.location.records import API, Stored
 from mep.location.service import Location
-from mep.mp1.access import mp1_caller
 from mep.network.static import StaticNetworkSource
 
 log = structlog.get_logger("mep.location")
@@ -46,35 +45,35 @@ def _scope(request: web.Request) -> str | None:
     return None if caller.is_operator else caller.subject
 
 
-@mp1_caller
+@service_api_caller
 async def distance(request: web.Request) -> web.Response:
     return json_response(_location(request).queries.distance(DistanceQuery.parse(_query(request))))
 
 
-@mp1_caller
+@service_api_caller
 async def users(request: web.Request) -> web.Response:
     body = _location(request).queries.users(UsersQuery.parse(_query(request)))
     return web.Response(body=body, content_type=JSON, charset="utf-8")
 
 
-@mp1_caller
+@service_api_caller
 async def zones(request: web.Request) -> web.Response:
     return json_response(_location(request).queries.zones())
 
 
-@mp1_caller
+@service_api_caller
 async def zone(request: web.Request) -> web.Response:
     return json_response(_location(request).queries.zone(request.match_info["zoneId"]))
 
 
-@mp1_caller
+@service_api_caller
 async def access_points(request: web.Request) -> web.Response:
     realm = request.query.get("interestRealm")
     queries = _location(request).queries
     return json_response(queries.access_points(request.match_info["zoneId"], realm))
 
 
-@mp1_caller
+@service_api_caller
 async def access_point(request: web.Request) -> web.Response:
     info = request.match_info
     queries = _location(request).queries
@@ -94,26 +93,26 @@ def _handlers(kind: Kind) -> tuple[Handler, Handler, Handler, Handler, Handler]:
     """List, create, get, replace and delete for one subscription type."""
     info = KINDS[kind]
 
-    @mp1_caller
+    @service_api_caller
     async def list_(request: web.Request) -> web.Response:
         subscriptions = _location(request).subscriptions
         found = await subscriptions.list_of(_scope(request), kind)
         return json_response(subscriptions.render_list(kind, found))
 
-    @mp1_caller
+    @service_api_caller
     async def create(request: web.Request) -> web.Response:
         sub = unwrap(kind, validate(info.body, await read_json_body(request)))
         saved = await _location(request).subscriptions.create(_owner(request), kind, sub)
         # A repeated create (same clientCorrelator, same body) is answered as the first was.
         return _one(request, saved.stored, 201)
 
-    @mp1_caller
+    @service_api_caller
     async def get(request: web.Request) -> web.Response:
         subscriptions = _location(request).subscriptions
         found = await subscriptions.get(_scope(request), kind, request.match_info["subscriptionId"])
         return _one(request, found)
 
-    @mp1_caller
+    @service_api_caller
     async def put(request: web.Request) -> web.Response:
         sub = unwrap(kind, validate(info.body, await read_json_body(request)))
         stored = await _location(request).subscriptions.replace(
@@ -125,7 +124,7 @@ def _handlers(kind: Kind) -> tuple[Handler, Handler, Handler, Handler, Handler]:
         )
         return _one(request, stored)
 
-    @mp1_caller
+    @service_api_caller
     async def delete(request: web.Request) -> web.Response:
         subscriptions = _location(request).subscriptions
         await subscriptions.delete(_scope(request), kind, request.match_info["subscriptionId"])

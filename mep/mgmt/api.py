@@ -8,10 +8,12 @@ from mep.auth.guard import require
 from mep.core import keys
 from mep.core.http import etag, if_match_version, json_response, read_model
 from mep.core.tokens import CallerKind
+from mep.dataplane.support import refuse_unsupported
 from mep.mgmt.models import AppInstance, AppInstanceLinks, AppInstanceSpec, Link
 from mep.mgmt.service import StoredInstance
 
 BASE = "/mep_mgmt/v1/app_instances"
+DATAPLANE = "/mep_mgmt/v1/dataplane"
 operator = require(CallerKind.OPERATOR)
 
 
@@ -29,6 +31,11 @@ def _render(request: web.Request, stored: StoredInstance) -> AppInstance:
     )
 
 
+async def _ports_told(request: web.Request) -> None:
+    """The data plane and the DNS responder have the instance's rules before the answer."""
+    await request.app[keys.RULE_PORTS].flush()
+
+
 def _respond(request: web.Request, stored: StoredInstance) -> web.Response:
     body = _render(request, stored)
     headers = {"ETag": etag(stored.version), "Cache-Control": "no-store"}
@@ -37,10 +44,19 @@ def _respond(request: web.Request, stored: StoredInstance) -> web.Response:
     return json_response(body, status=201 if stored.created else 200, headers=headers)
 
 
+def _enforceable(request: web.Request, spec: AppInstanceSpec) -> None:
+    """400 for a traffic rule the data plane cannot enforce, before anything is written."""
+    rules = [(f"/trafficRules/{n}", rule) for n, rule in enumerate(spec.traffic_rules)]
+    refuse_unsupported(request.app[keys.DATAPLANE].capabilities(), rules)
+
+
 @operator
 async def create_instance(request: web.Request) -> web.Response:
     spec = await read_model(request, AppInstanceSpec)
-    return _respond(request, await request.app[keys.APP_INSTANCES].create(spec))
+    _enforceable(request, spec)
+    stored = await request.app[keys.APP_INSTANCES].create(spec)
+    await _ports_told(request)
+    return _respond(request, stored)
 
 
 @operator
@@ -58,10 +74,12 @@ async def get_instance(request: web.Request) -> web.Response:
 @operator
 async def put_instance(request: web.Request) -> web.Response:
     spec = await read_model(request, AppInstanceSpec)
+    _enforceable(request, spec)
     service = request.app[keys.APP_INSTANCES]
     stored = await service.put(
         request.match_info["appInstanceId"], spec, if_match=if_match_version(request)
     )
+    await _ports_told(request)
     return _respond(request, stored)
 
 
@@ -78,9 +96,16 @@ async def delete_instance(request: web.Request) -> web.Response:
     return json_response(body, status=202, headers=headers)
 
 
+@operator
+async def get_dataplane(request: web.Request) -> web.Response:
+    """The data plane's driver, its capabilities and the outcome of its last apply."""
+    return json_response(request.app[keys.DATAPLANE].report())
+
+
 def setup(app: web.Application) -> None:
     app.router.add_post(BASE, create_instance)
     app.router.add_get(BASE, list_instances)
     app.router.add_get(f"{BASE}/{{appInstanceId}}", get_instance)
     app.router.add_put(f"{BASE}/{{appInstanceId}}", put_instance)
     app.router.add_delete(f"{BASE}/{{appInstanceId}}", delete_instance)
+    app.router.add_get(DATAPLANE, get_dataplane)

@@ -40,6 +40,9 @@ class AppInstanceSpec(StrictApiModel):
     app_service_required: list[Name] = Field(default_factory=list, max_length=100)
     app_service_produced: list[Name] = Field(default_factory=list, max_length=100)
     graceful_termination_timeout: Annotated[int, Field(ge=0, le=3600)] = 30
+    #: This instance answers the names of its DNS rules that other instances claim too
+    #: (``mep.mgmt.dns_names``); at most one claimant of a name may be preferred.
+    dns_preferred: bool = False
 
 
 class Termination(ApiModel):

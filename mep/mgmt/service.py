@@ -24,7 +24,7 @@ from mep.core.outbox import Outbox
 from mep.core.problem import BadRequest, Conflict, InvalidParam, NotFound, PreconditionFailed
 from mep.core.store import ABSENT, Delete, Operation, Put, VersionConflict
 from mep.core.tokens import CallerKind
-from mep.mgmt import rules
+from mep.mgmt import dns_names, rules
 from mep.mgmt.models import AppInstanceRecord, AppInstanceSpec
 from mep.mp1.app_support.models import AppInfo
 
@@ -107,11 +107,12 @@ class AppInstanceService:
         self, spec: AppInstanceSpec, *, registration: AppInfo | None = None
     ) -> StoredInstance:
         check_spec(spec)
-        while True:
-            try:
-                return await self._insert(str(uuid.uuid4()), spec, registration)
-            except VersionConflict:  # an id collision: astronomically rare, but never fatal
-                continue
+        # A conflict is a concurrent creation claiming one of the same DNS names (or, with
+        # astronomically small odds, the same id): decide again, with a fresh id.
+        return await optimistically(
+            lambda: self._insert(str(uuid.uuid4()), spec, registration),
+            what="the claim on a DNS name",
+        )
 
     async def put(
         self, instance_id: str, spec: AppInstanceSpec, if_match: int | None = None
@@ -131,9 +132,10 @@ class AppInstanceService:
             before = AppInstanceRecord.model_validate(doc.data)
             record = before.model_copy(update={"spec": spec})
             ops = await rules.reconcile_ops(self._store, instance_id, before.spec, spec)
+            ops += await dns_names.claim_ops(self._store, instance_id, before.spec, spec)
             event = self._outbox.entry(STREAM, _event("AppInstanceUpdated", instance_id))
             put = Put(COLLECTION, instance_id, record.model_dump(mode="json"), doc.version)
-            versions = await self._committer.commit([put, *ops, event])
+            versions = await self._committer.commit([put, *ops, event, *dns_names.touched(ops)])
             return StoredInstance(record, versions[0])
 
         return await optimistically(attempt, what="the instance", pinned=if_match is not None)
@@ -177,11 +179,14 @@ class AppInstanceService:
         """The writes removing the instance at its current version, its rules, and every
         token it holds; the caller adds what other parts of the platform keep for it."""
         instance_id = current.record.app_instance_id
+        ops = await rules.removal_ops(self._store, instance_id)
+        ops += await dns_names.claim_ops(self._store, instance_id, current.record.spec, None)
         return [
             Delete(COLLECTION, instance_id, current.version),
-            *await rules.removal_ops(self._store, instance_id),
+            *ops,
             RevocationList.revoke(CallerKind.APP, instance_id),
             self.event("AppInstanceDeleted", instance_id),
+            *dns_names.touched(ops),
         ]
 
     async def create_registered(
@@ -225,7 +230,8 @@ class AppInstanceService:
         put = Put(COLLECTION, instance_id, record.model_dump(mode="json"), ABSENT)
         event = self._outbox.entry(STREAM, _event("AppInstanceCreated", instance_id))
         seeds = rules.seed_ops(instance_id, spec)
-        versions = await self._committer.commit([put, *seeds, event])
+        seeds += await dns_names.claim_ops(self._store, instance_id, None, spec)
+        versions = await self._committer.commit([put, *seeds, event, *dns_names.touched(seeds)])
         return StoredInstance(record, versions[0], client_secret=secret, created=True)
 
 

@@ -10,10 +10,9 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
-from mep.auth.guard import principal
+from mep.auth.guard import principal, service_api_caller
 from mep.core import keys
 from mep.core.http import JSON, etag, if_match_version, json_response, read_json_body
-from mep.mp1.access import mp1_caller
 from mep.network.static import StaticNetworkSource
 from mep.rnis.records import API, StoredSubscription
 from mep.rnis.service import Rnis
@@ -48,48 +47,48 @@ def _subscription(request: web.Request, stored: StoredSubscription, status: int)
     return json_response(body, status=status, headers=headers)
 
 
-@mp1_caller
+@service_api_caller
 async def rab_info(request: web.Request) -> web.Response:
     return _encoded(_rnis(request).rab_info(_query(request), principal(request).subject))
 
 
-@mp1_caller
+@service_api_caller
 async def plmn_info(request: web.Request) -> web.Response:
     return _encoded(await _rnis(request).plmn_info(_query(request)))
 
 
-@mp1_caller
+@service_api_caller
 async def s1_bearer_info(request: web.Request) -> web.Response:
     return _encoded(_rnis(request).s1_bearer_info(_query(request)))
 
 
-@mp1_caller
+@service_api_caller
 async def layer2_meas(request: web.Request) -> web.Response:
     return _encoded(_rnis(request).layer2_meas(_query(request)))
 
 
-@mp1_caller
+@service_api_caller
 async def list_subscriptions(request: web.Request) -> web.Response:
     subscriptions = _rnis(request).subscriptions
     found = await subscriptions.find(_subscriber(request), listed_type(_query(request)))
     return json_response(subscriptions.link_list(found))
 
 
-@mp1_caller
+@service_api_caller
 async def create_subscription(request: web.Request) -> web.Response:
     raw = await read_json_body(request)
     stored = await _rnis(request).subscriptions.create(_subscriber(request), raw)
     return _subscription(request, stored, 201)
 
 
-@mp1_caller
+@service_api_caller
 async def get_subscription(request: web.Request) -> web.Response:
     subscriptions = _rnis(request).subscriptions
     stored = await subscriptions.get(_subscriber(request), request.match_info["subscriptionId"])
     return _subscription(request, stored, 200)
 
 
-@mp1_caller
+@service_api_caller
 async def put_subscription(request: web.Request) -> web.Response:
     raw = await read_json_body(request)
     stored = await _rnis(request).subscriptions.update(
@@ -101,7 +100,7 @@ async def put_subscription(request: web.Request) -> web.Response:
     return _subscription(request, stored, 200)
 
 
-@mp1_caller
+@service_api_caller
 async def delete_subscription(request: web.Request) -> web.Response:
     subscriptions = _rnis(request).subscriptions
     await subscriptions.delete(_subscriber(request), request.match_info["subscriptionId"])

@@ -481,6 +481,7 @@ def test_deployment_specifics() -> None:
     assert _get(container, "readinessProbe.httpGet.path") == "/readyz"
     assert _get(container, "livenessProbe.httpGet.path") == "/healthz"
     assert _literal_env(container)["MEP_HOST"] == "0.0.0.0"
+    assert _literal_env(container)["MEP_DNS_HOST"] == "0.0.0.0"
     assert {"requests", "limits"} <= set(container["resources"])
     security = container["securityContext"]
     assert security["runAsNonRoot"] is True

@@ -24,7 +24,8 @@ from mep.core.http import (
 from mep.core.problem import Forbidden
 from mep.core.tokens import CallerKind
 from mep.core.validation import validate
-from mep.dataplane.none import RecordingDataPlane
+from mep.dataplane.factory import create_dataplane
+from mep.dataplane.stored import store_loader
 from mep.dns.recording import RecordingDnsRules
 from mep.mgmt.service import StoredInstance
 from mep.mp1.access import app_scoped, mp1_caller
@@ -256,6 +257,12 @@ def _start(app: web.Application) -> None:
     app[keys.REGISTRATIONS] = Registrations(instances, terminations, allow_self=allow_self)
 
 
+async def _reconcile_dataplane(app: web.Application) -> None:
+    """The data plane enforces what is stored, before the first request (runs after the
+    platform's startup: the store is open)."""
+    await app[keys.DATAPLANE].reconcile(store_loader(app[keys.STORE]))
+
+
 async def _close_ports(app: web.Application) -> None:
     ports = app.get(keys.RULE_PORTS)
     if ports is not None:
@@ -267,7 +274,7 @@ def setup(app: web.Application) -> None:
 
     The DataPlane, DnsRules and TimeSource set here may be replaced before the app starts.
     """
-    app[keys.DATAPLANE] = RecordingDataPlane()
+    app[keys.DATAPLANE] = create_dataplane(app[keys.SETTINGS])
     app[keys.DNS_RULES] = RecordingDnsRules()
     app[keys.TIME_SOURCE] = HostClock()
     router = app.router
@@ -291,4 +298,5 @@ def setup(app: web.Application) -> None:
     router.add_put(f"{BASE}/registrations/{{appInstanceId}}", put_registration)
     router.add_delete(f"{BASE}/registrations/{{appInstanceId}}", delete_registration)
     app[keys.SERVICE_SETUPS].append(_start)
+    app.on_startup.append(_reconcile_dataplane)
     app.on_cleanup.append(_close_ports)

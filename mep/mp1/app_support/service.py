@@ -15,7 +15,8 @@ from mep.core.commits import Committer
 from mep.core.optimistic import optimistically
 from mep.core.problem import BadRequest, Conflict, InvalidParam, NotFound, PreconditionFailed
 from mep.dataplane.port import DataPlane
-from mep.mgmt import rules
+from mep.dataplane.support import refuse_unsupported
+from mep.mgmt import dns_names, rules
 from mep.mgmt.models import AppInstanceRecord, AppInstanceState
 from mep.mgmt.rules import DNS, TRAFFIC, R, RuleKind, StoredRule
 from mep.mgmt.service import AppInstanceService, StoredInstance
@@ -78,12 +79,7 @@ class AppSupport:
     async def put_traffic_rule(
         self, instance: StoredInstance, rule_id: str, body: TrafficRule, if_match: int | None
     ) -> StoredRule[TrafficRule]:
-        supported = self._dataplane.capabilities().actions
-        if body.action not in supported:
-            raise BadRequest(
-                f"the data plane does not support action {body.action}",
-                invalid_params=[InvalidParam("/action", "not supported by this data plane")],
-            )
+        refuse_unsupported(self._dataplane.capabilities(), [("", body)])
         return await self._put(TRAFFIC, _id(instance), rule_id, body, if_match)
 
     async def put_dns_rule(
@@ -114,8 +110,8 @@ class AppSupport:
             merged = _merge(kind, current.rule, body)
             if merged == current.rule:
                 return current
-            write = rules.write(kind, instance_id, merged, current.version)
-            (version,) = await self._committer.commit([write])
+            ops = [rules.write(kind, instance_id, merged, current.version)]
+            version, *_ = await self._committer.commit(ops + dns_names.touched(ops))
             await self._ports.flush()
             return StoredRule(merged, version)
 

@@ -17,7 +17,7 @@ from mep.mp1.service_mgmt.models import (
     ServiceInfo,
     ServiceLivenessUpdate,
 )
-from mep.mp1.service_mgmt.platform import register_platform_apis
+from mep.mp1.service_mgmt.platform import PLATFORM_APIS, register_platform_apis
 from mep.mp1.service_mgmt.queries import MAX_QUERY_LENGTH, ServiceQuery
 from mep.mp1.service_mgmt.records import API, StoredService
 from mep.mp1.service_mgmt.service import ServiceRegistry
@@ -153,7 +153,12 @@ async def delete_subscription(request: web.Request) -> web.Response:
 
 
 def _start(app: web.Application) -> None:
-    registry = ServiceRegistry(app[keys.COMMITTER], app[keys.NOTIFIER], app[keys.SETTINGS].base_url)
+    registry = ServiceRegistry(
+        app[keys.COMMITTER],
+        app[keys.NOTIFIER],
+        app[keys.SETTINGS].base_url,
+        reserved_names=[api.ser_name for api in PLATFORM_APIS],
+    )
     registry.register_timers(app[keys.TIMERS])
     app[keys.SERVICE_REGISTRY] = registry
     app[keys.INSTANCE_REMOVALS].append(registry.removal_ops)

@@ -164,6 +164,9 @@ class ServiceInfo(ApiModel):
     is_local: StrictBool | None = None
     liveness_interval: Annotated[StrictInt, Field(ge=0, le=MAX_LIVENESS_INTERVAL)] | None = None
     links: ServiceLinks | None = Field(default=None, alias="_links")
+    #: Our extension: publish the service to CAPIF behind the API gateway
+    #: (``mep.mp1.service_mgmt.capif_exposure``); absent means false.
+    capif_exposure: StrictBool | None = None
 
 
 class ServiceLivenessInfo(ApiModel):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Collection
 
 from mep.core.commits import Committer
 from mep.core.notify.deliveries import Notifier
@@ -21,6 +22,7 @@ from mep.core.optimistic import optimistically
 from mep.core.problem import BadRequest, Conflict, InvalidParam, PreconditionFailed
 from mep.core.store import ABSENT, Delete, Document, Operation, Put, VersionConflict
 from mep.core.timers import Timers
+from mep.mp1.service_mgmt.capif_exposure import check_capif_exposure
 from mep.mp1.service_mgmt.liveness import LAPSE, Liveness, liveness_ops
 from mep.mp1.service_mgmt.models import ChangeType, ServiceInfo, ServiceState, TransportInfo
 from mep.mp1.service_mgmt.queries import ServiceQuery
@@ -46,10 +48,20 @@ _PAGE = 1000
 class ServiceRegistry:
     """The registry, with its subscriptions (``.subscriptions``) and liveness (``.liveness``)."""
 
-    def __init__(self, committer: Committer, notifier: Notifier, base_url: str) -> None:
+    def __init__(
+        self,
+        committer: Committer,
+        notifier: Notifier,
+        base_url: str,
+        *,
+        reserved_names: Collection[str] = (),
+    ) -> None:
+        """``reserved_names``: the names of the platform's own APIs, which no app service may
+        take for its ``capifExposure``."""
         self._committer = committer
         self._store = committer.store
         self._base_url = base_url
+        self._reserved_names = frozenset(reserved_names)
         self.links = Links(base_url)
         self.subscriptions = AvailabilitySubscriptions(committer, notifier, self.links)
         self.liveness = Liveness(committer, self.subscriptions)
@@ -247,7 +259,7 @@ class ServiceRegistry:
                     f"no transport {info.transport_id!r}; see GET /transports",
                     invalid_params=[InvalidParam("/transportId", "not a platform transport")],
                 )
-        return info.model_copy(
+        normalised = info.model_copy(
             update={
                 "ser_instance_id": service_id,
                 "transport_id": None,
@@ -255,6 +267,12 @@ class ServiceRegistry:
                 "links": None,
             }
         )
+        check_capif_exposure(
+            normalised,
+            platform_transport=info.transport_id is not None,
+            reserved=self._reserved_names,
+        )
+        return normalised
 
     async def _find(self, index: str, value: str) -> list[Document]:
         return await self._store.find(SERVICES, index, value)
