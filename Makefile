@@ -37,6 +37,9 @@ bench: $(VENV)/.installed-dev services
 	$(BIN)/python bench/mp1.py
 	$(BIN)/python bench/network.py
 	$(BIN)/python bench/service_broker.py
+	$(BIN)/python bench/gateway.py
+	$(BIN)/python bench/dns_responder.py
+	$(BIN)/python bench/dataplane.py
 
 # The official-spec checks against a running platform (default: the one `make run` starts).
 MEP_URL ?= http://127.0.0.1:8080
