@@ -3,6 +3,7 @@ registration, merge-patch bodies, and the answer to a write."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 from typing import Any, TypeVar
@@ -83,3 +84,18 @@ def check_features(request: web.Request, name: str) -> None:
     value = request.query.get(name)
     if value is not None and not set(value) <= _HEX:
         raise bad_query(name, "must be a hexadecimal feature bitmask")
+
+
+def date_time_query(request: web.Request, name: str) -> dt.datetime | None:
+    """The query parameter ``name`` as an RFC 3339 date-time with an offset, if given; else
+    400 naming it."""
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise bad_query(name, "must be an RFC 3339 date-time") from None
+    if moment.tzinfo is None:
+        raise bad_query(name, "must carry a time zone offset (RFC 3339)")
+    return moment

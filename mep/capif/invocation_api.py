@@ -5,7 +5,6 @@ platform's gateway records into.
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 from typing import Any
 
@@ -13,7 +12,13 @@ from aiohttp import web
 
 from mep.capif.auditing import Auditing, AuditQuery
 from mep.capif.domains import ProviderDomains
-from mep.capif.http import add_routes, bad_query, check_features, json_query
+from mep.capif.http import (
+    add_routes,
+    bad_query,
+    check_features,
+    date_time_query,
+    json_query,
+)
 from mep.capif.identity import CapifRole, require_identity
 from mep.capif.invocation_models import InvocationLog
 from mep.capif.journal import Invocation, PayerKind
@@ -88,16 +93,6 @@ async def create_logs(request: web.Request) -> web.Response:
     return json_response(body, status=201, headers={"Location": location})
 
 
-def _time(name: str, raw: str) -> dt.datetime:
-    try:
-        moment = dt.datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise bad_query(name, "must be an RFC 3339 date-time") from None
-    if moment.tzinfo is None:
-        raise bad_query(name, "must carry a time zone offset (RFC 3339)")
-    return moment
-
-
 def parse_audit_query(request: web.Request) -> AuditQuery:
     query = request.query
     values: dict[str, Any] = {}
@@ -110,8 +105,8 @@ def parse_audit_query(request: web.Request) -> AuditQuery:
         ("time-range-start", "time_range_start"),
         ("time-range-end", "time_range_end"),
     ):
-        if name in query:
-            values[attribute] = _time(name, query[name])
+        if (moment := date_time_query(request, name)) is not None:
+            values[attribute] = moment
     for name, attribute in (
         ("src-interface", "src_interface"),
         ("dest-interface", "dest_interface"),

@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from mep.auth.guard import require
+from mep.capif.http import bad_query, date_time_query
 from mep.charging.service import Charging, RecordQuery, csv_lines
 from mep.charging.tariffs import Tariff, TariffRequest, Tariffs
 from mep.core import keys
 from mep.core.http import json_response, read_model
-from mep.core.problem import BadRequest, InvalidParam, NotFound
+from mep.core.problem import NotFound
 from mep.core.tokens import CallerKind
 
 TARIFFS = "/mep_mgmt/v1/tariffs"
@@ -31,41 +32,21 @@ def _charging(request: web.Request) -> Charging:
     return request.app[keys.CHARGING]
 
 
-def _bad(name: str, reason: str) -> BadRequest:
-    return BadRequest(
-        f"invalid query parameter {name}: {reason}",
-        invalid_params=[InvalidParam(f"query {name}", reason)],
-    )
-
-
-def _time(request: web.Request, name: str) -> dt.datetime | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise _bad(name, "must be an RFC 3339 date-time") from None
-    if moment.tzinfo is None:
-        raise _bad(name, "must carry a time zone offset (RFC 3339)")
-    return moment
-
-
 def _text(request: web.Request, name: str) -> str | None:
     raw = request.query.get(name)
     if raw is not None and not raw.strip():
-        raise _bad(name, "must not be empty")
+        raise bad_query(name, "must not be empty")
     return raw.strip() if raw is not None else None
 
 
 def parse_query(request: web.Request, now: dt.datetime) -> RecordQuery:
-    start, end = _time(request, "from"), _time(request, "to")
+    start, end = date_time_query(request, "from"), date_time_query(request, "to")
     end = end or (start + DEFAULT_RANGE if start else now)
     start = start or end - DEFAULT_RANGE
     if end <= start:
-        raise _bad("to", "must be after from")
+        raise bad_query("to", "must be after from")
     if end - start > MAX_RANGE:
-        raise _bad("to", f"a query covers at most {MAX_RANGE.days} days")
+        raise bad_query("to", f"a query covers at most {MAX_RANGE.days} days")
     return RecordQuery(start, end, payer=_text(request, "payer"), api=_text(request, "api"))
 
 
