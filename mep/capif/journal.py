@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import os
+import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +27,7 @@ from typing import Any
 from mep.capif import streams
 from mep.core.commits import Committer
 from mep.core.outbox import Outbox
-from mep.core.store import ABSENT, Document, Operation, Put
+from mep.core.store import Document, Operation, Put
 
 COLLECTION = "capif_invocations"
 BY_AEF = "aef"
@@ -119,27 +119,19 @@ class InvocationJournal:
         self._committer = committer
         self._store = committer.store
         self._outbox = outbox
-        self._replica = f"{os.getpid():07d}"
+        # Random per process: ids never collide across replicas, so records are written
+        # without an existence check (which would cost the commit a savepoint).
+        self._replica = secrets.token_hex(6)
         self._seq = itertools.count(1)
 
     def _id(self, at: float) -> str:
-        # Ids sort by recording time; pid and counter keep concurrent writers apart.
+        # Ids sort by recording time; replica and counter keep concurrent writers apart.
         return f"{int(at * 1e9):020d}-{self._replica}-{next(self._seq):09d}"
 
     def ops(self, invocations: Iterable[Invocation]) -> list[Operation]:
         """The writes recording ``invocations`` (with their events); commit them together."""
         ops: list[Operation] = []
         for invocation in invocations:
-            record = invocation.to_json()
-            ops.append(
-                Put(
-                    COLLECTION,
-                    self._id(invocation.recorded_at),
-                    record,
-                    expected_version=ABSENT,
-                    indexes=_indexes(invocation),
-                )
-            )
             event = {
                 "type": "SERVICE_API_INVOCATION",
                 "invocationLog": invocation.invocation_log(),
@@ -148,6 +140,10 @@ class InvocationJournal:
                 "responseBytes": invocation.response_bytes,
             }
             ops.append(self._outbox.entry(streams.INVOCATIONS, event))
+            record_id = self._id(invocation.recorded_at)
+            ops.append(
+                Put(COLLECTION, record_id, invocation.to_json(), indexes=_indexes(invocation))
+            )
         return ops
 
     async def append(self, invocations: Sequence[Invocation]) -> None:

@@ -187,9 +187,11 @@ class SecurityContexts:
 
     async def selected_method(self, api_invoker_id: str, aef_id: str, api_id: str) -> str | None:
         """The method negotiated for ``api_id`` at ``aef_id``; ``None``: not authorised."""
-        context = await self.find(api_invoker_id)
-        for grant in context.at(aef_id) if context else []:
-            if grant.api_id == api_id:
+        # The gateway asks on every call: read the grants alone, not the whole context.
+        doc = await self._store.get(COLLECTION, api_invoker_id)
+        for raw in doc.data.get(GRANTS, []) if doc is not None else []:
+            grant = Grant.from_json(raw)
+            if grant.aef_id == aef_id and grant.api_id == api_id:
                 return grant.method
         return None
 
