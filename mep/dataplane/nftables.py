@@ -25,14 +25,10 @@ import structlog
 
 from mep.bwm.models import BwInfo
 from mep.dataplane.command import CommandError, Commands, Runner, netns_prefix
-from mep.dataplane.compile import (
-    FAMILIES,
-    NFTABLES_CAPABILITIES,
-    Compiled,
-    Shaping,
-    compile_ruleset,
-)
+from mep.dataplane.compile import NFTABLES_CAPABILITIES, Compiled, compile_ruleset
+from mep.dataplane.nft import FAMILIES
 from mep.dataplane.port import AppTrafficRule, DataPlaneCapabilities, SnapshotLoader
+from mep.dataplane.shaping import Shaping
 from mep.dataplane.status import (
     AllocationCounts,
     ApplyLog,

@@ -2,7 +2,7 @@
 
 Each shaped interface gets an HTB root qdisc (handle ``1:``), and each allocation a class
 ``1:<minor>`` on every one of them, with rate and ceiling ``fixedAllocation``. Packets reach a
-class through the ``shape`` chain of the platform's nftables tables (``compile.py``), which sets a
+class through the ``shape`` chain of the platform's nftables tables (``shaping.py``), which sets a
 packet's priority to the class id: HTB puts such a packet into that class. Other packets go
 unshaped (HTB's direct queue: there is no default class).
 

@@ -10,15 +10,10 @@ import pytest
 
 from mep.bwm.models import BwInfo
 from mep.core.problem import BadRequest
-from mep.dataplane.compile import (
-    NFTABLES_CAPABILITIES,
-    PORT_PROTOCOLS,
-    Compiled,
-    Shaping,
-    compile_ruleset,
-    removal,
-)
+from mep.dataplane.compile import NFTABLES_CAPABILITIES, Compiled, compile_ruleset, removal
+from mep.dataplane.nft import PORT_PROTOCOLS
 from mep.dataplane.port import AppTrafficRule
+from mep.dataplane.shaping import Shaping
 from mep.dataplane.status import NotAppliedKind
 from mep.dataplane.support import refuse_unsupported, unsupported
 from mep.mp1.app_support.models import TrafficRule
