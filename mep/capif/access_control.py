@@ -163,13 +163,13 @@ class AccessPolicies:
     ) -> tuple[AccessPolicy, bool]:
         """The policy as stored, and whether it is new."""
         key = _key(api_id, api_invoker_id)
-        current = await self._store.get(COLLECTION, key)
         policy = AccessPolicy(api_id, api_invoker_id, rules, 0)
         put = Put(COLLECTION, key, policy.to_json(), indexes={BY_API: [api_id]})
         (version, _) = await self._committer.commit([put, self._event(api_id, api_invoker_id)])
         self._buckets.pop(key, None)
         self._cached.pop(key, None)
-        return AccessPolicy(api_id, api_invoker_id, rules, version), current is None
+        # A document's version starts at 1: version 1 is the write that made it.
+        return AccessPolicy(api_id, api_invoker_id, rules, version), version == 1
 
     async def delete(self, api_id: str, api_invoker_id: str) -> bool:
         key = _key(api_id, api_invoker_id)

@@ -80,16 +80,19 @@ class EventReporter:
         occurrence = await self._reports.occurrence(event)
         if occurrence is None:
             return 0
-        if not await self._subscriptions.subscribed_to(occurrence.event):
+        subscribed = await self._subscriptions.subscribed_to(occurrence.event)
+        if not subscribed:
             # The common case for invocations: nobody listens, so nothing to remember either.
             return 0
         marker = f"{event.stream}:{_event_id(event)}"
         if await self._store.get(SEEN, marker) is not None:
             return 0
-        for _ in range(ATTEMPTS):
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                subscribed = await self._subscriptions.subscribed_to(occurrence.event)
             ops: list[Operation] = []
             queued = 0
-            for stored in await self._subscriptions.subscribed_to(occurrence.event):
+            for stored in subscribed:
                 body = await self._reports.notification(stored, occurrence)
                 if body is not None:
                     ops += self._subscriptions.report_ops(stored, body)

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from mep.capif import access_control_api, aef_proxy, invocation_api
 from mep.capif.access_control import AccessPolicies
-from mep.capif.gateway import Gateway, exposed_apis, gateway_middleware
+from mep.capif.gateway import ExposedApi, Gateway, gateway_middleware
 from mep.capif.journal import InvocationJournal
 from mep.capif.platform import platform_api_id
 from mep.core import keys
@@ -41,10 +41,13 @@ async def open_gateway(app: web.Application) -> None:
     if keys.GATEWAY not in app:
         return
     provider = app[keys.CAPIF_PLATFORM]
-    roots = [api.root for api in PLATFORM_APIS]
-    names = {root.strip("/").partition("/")[0] for root in roots}
-    api_ids = {name: platform_api_id(provider.apf_id, name) for name in names}
-    app[keys.GATEWAY].expose(provider.aef_id, exposed_apis(api_ids, roots))
+    exposed = [
+        ExposedApi(
+            platform_api_id(provider.apf_id, api.api_name), api.api_name, api.api_version, api.root
+        )
+        for api in PLATFORM_APIS
+    ]
+    app[keys.GATEWAY].expose(provider.aef_id, exposed)
 
 
 def setup(app: web.Application, *, gateway: bool = True) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -311,17 +311,6 @@ class Gateway:
 
     async def record(self, invocation: Invocation) -> None:
         await self._journal.append([invocation])
-
-
-def exposed_apis(api_ids: Mapping[str, str], roots: Iterable[str]) -> list[ExposedApi]:
-    """The exposed APIs for ``roots`` (``/location/v2``), given the published id of each
-    ``apiName``."""
-    found = []
-    for root in roots:
-        api_name, _, api_version = root.strip("/").partition("/")
-        if api_name in api_ids:
-            found.append(ExposedApi(api_ids[api_name], api_name, api_version, root))
-    return found
 
 
 @web.middleware

@@ -115,10 +115,10 @@ def description(
     found: list[Resource],
     addresses: list[InterfaceDescription],
 ) -> ServiceAPIDescription:
-    api_name, _, api_version = api.root.strip("/").partition("/")
+    api_name = api.api_name
     profile = AefProfile(
         aef_id=aef_id,
-        versions=[Version(api_version=api_version, resources=found)],
+        versions=[Version(api_version=api.api_version, resources=found)],
         protocol="HTTP_1_1",
         data_format="JSON",
         security_methods=SECURITY_METHODS,

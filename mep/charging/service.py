@@ -176,15 +176,15 @@ class Charging:
                 return 0
             next_hour = hour_start(hour_of(float(oldest[0].data["recordedAt"])))
         closed = 0
+        tariffs: dict[str, Tariff] | None = None
         while self._closable(hour := next_hour.strftime("%Y-%m-%dT%H")):
-            closed += await self._close(hour)
+            tariffs = tariffs if tariffs is not None else await self.tariffs.all()
+            closed += await self._close(hour, tariffs)
             next_hour += HOUR
         return closed
 
-    async def _close(self, hour: str) -> int:
-        records = aggregate(
-            hour, await self._journal.in_hour(hour), await self.tariffs.all(), final=True
-        )
+    async def _close(self, hour: str, tariffs: Mapping[str, Tariff]) -> int:
+        records = aggregate(hour, await self._journal.in_hour(hour), tariffs, final=True)
         ops: list[Put] = [
             Put(HOURS, hour, {"records": records}, expected_version=ABSENT),
             Put(STATE, CLOSER, {"closed": hour}),

@@ -96,9 +96,8 @@ class Tariffs:
             Decimal(request.per_megabyte),
             request.currency,
         )
-        created = await self._store.get(COLLECTION, api_id) is None
-        await self._store.commit([Put(COLLECTION, api_id, tariff.to_json())])
-        return tariff, created
+        (version,) = await self._store.commit([Put(COLLECTION, api_id, tariff.to_json())])
+        return tariff, version == 1  # a document's first write is its version 1
 
     async def delete(self, api_id: str) -> bool:
         if await self._store.get(COLLECTION, api_id) is None:

@@ -39,6 +39,15 @@ class PlatformApi:
     category: str
     version: str
 
+    @property
+    def api_name(self) -> str:
+        """The ``{apiName}`` of the root ``/{apiName}/{apiVersion}`` (TS 29.122 clause 5.2.4)."""
+        return self.root.strip("/").partition("/")[0]
+
+    @property
+    def api_version(self) -> str:
+        return self.root.strip("/").partition("/")[2]
+
 
 PLATFORM_APIS = (
     PlatformApi("rni", "/rni/v2", "RNI", "2.1.1"),
